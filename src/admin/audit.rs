@@ -1,0 +1,63 @@
+//! The append-only audit log: role changes, deactivations, sign-in failure bursts, report
+//! downloads. PostgreSQL refuses updates and deletes of it (see the migration's trigger).
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::api::{Page, PageParams};
+use crate::error::AppError;
+
+/// Appends one record, in the caller's transaction when it passes one.
+#[tracing::instrument(skip_all, fields(action))]
+pub async fn record<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    actor_id: Option<Uuid>,
+    action: &str,
+    target: Option<&str>,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "INSERT INTO audit_log (actor_id, action, target, details) VALUES ($1, $2, $3, $4)",
+        actor_id,
+        action,
+        target,
+        details
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub actor_id: Option<Uuid>,
+    pub action: String,
+    pub target: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// Newest first.
+#[tracing::instrument(skip_all)]
+pub async fn list(pool: &sqlx::PgPool, page: &PageParams) -> Result<Page<AuditEntry>, AppError> {
+    let limit = page.limit()?;
+    let before: Option<i64> = page.cursor()?;
+    let rows = sqlx::query_as!(
+        AuditEntry,
+        r#"SELECT id, at, actor_id, action, target, details
+           FROM audit_log
+           WHERE $1::bigint IS NULL OR id < $1
+           ORDER BY id DESC
+           LIMIT $2"#,
+        before,
+        limit + 1
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Page::from_rows(rows, limit, |e| e.id))
+}

@@ -1,0 +1,108 @@
+//! The admin API: thin adapters over `users` and `audit`.
+
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::admin::audit::{self, AuditEntry};
+use crate::admin::users::{self, User};
+use crate::api::{Json, Page, PageParams, Query};
+use crate::auth::CurrentUser;
+use crate::error::{AppError, AppResult, Problem};
+use crate::startup::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(set_roles))
+        .routes(routes!(deactivate))
+        .routes(routes!(list_audit))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListParams {
+    /// Part of an email or display name.
+    q: Option<String>,
+    /// 1 to 100, default 20.
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// Parses a path segment as a UUID, or 404: a malformed id names nothing that exists.
+pub fn parse_id(raw: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| AppError::NotFound)
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", params(UserListParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<User>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn list_users(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(params): Query<UserListParams>,
+) -> AppResult<Json<Page<User>>> {
+    user.require_admin()?;
+    let page = PageParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    Ok(Json(
+        users::list(&state.pool, params.q.as_deref(), &page).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct SetRoles {
+    /// Any of `employee` (implicit), `hr`, `admin`; roles left out are revoked.
+    roles: Vec<String>,
+}
+
+#[utoipa::path(put, path = "/api/v1/admin/users/{id}/roles", tag = "admin", request_body = SetRoles,
+    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 404, body = Problem), (status = 409, description = "the last admin", body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn set_roles(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Json(body): Json<SetRoles>,
+) -> AppResult<Json<User>> {
+    user.require_admin()?;
+    let id = parse_id(&id)?;
+    let roles = users::parse_roles(&body.roles)?;
+    Ok(Json(
+        users::set_roles(&state.pool, &user, id, &roles).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/deactivate", tag = "admin",
+    params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 404, body = Problem), (status = 409, description = "the last admin", body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn deactivate(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<User>> {
+    user.require_admin()?;
+    let id = parse_id(&id)?;
+    Ok(Json(users::deactivate(&state.pool, &user, id).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", params(PageParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<AuditEntry>), (status = 403, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn list_audit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(page): Query<PageParams>,
+) -> AppResult<Json<Page<AuditEntry>>> {
+    user.require_admin()?;
+    Ok(Json(audit::list(&state.pool, &page).await?))
+}

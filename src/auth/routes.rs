@@ -1,0 +1,149 @@
+//! The auth API: register, login, refresh, logout, me.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::admin::users;
+use crate::api::Json;
+use crate::auth::CurrentUser;
+use crate::auth::accounts::{self, Registration, TokenPair};
+use crate::error::{AppError, AppResult, Problem};
+use crate::groups::memberships::{self, MyMembership};
+use crate::startup::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    email: String,
+    /// 12 to 128 characters.
+    #[schema(value_type = String)]
+    password: SecretString,
+    display_name: String,
+    department: Option<String>,
+    location: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = users::User), (status = 403, description = "registration is closed", body = Problem),
+              (status = 409, description = "email taken", body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn register(
+    State(state): State<AppState>,
+    Json(body): Json<RegisterRequest>,
+) -> AppResult<(StatusCode, Json<users::User>)> {
+    let form = Registration {
+        email: body.email,
+        password: body.password,
+        display_name: body.display_name,
+        department: body.department,
+        location: body.location,
+    };
+    let user = accounts::register(&state.pool, &state.hasher, &state.settings, form).await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    email: String,
+    #[schema(value_type = String)]
+    password: SecretString,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenPair), (status = 401, body = Problem),
+              (status = 429, description = "too many failures; see Retry-After", body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<LoginRequest>,
+) -> AppResult<Json<TokenPair>> {
+    let pair = accounts::login(
+        &state.pool,
+        &state.hasher,
+        &state.tokens,
+        &state.settings,
+        &body.email,
+        &body.password,
+    )
+    .await?;
+    Ok(Json(pair))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    #[schema(value_type = String)]
+    refresh_token: SecretString,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair), (status = 401, description = "unknown, expired or spent (the family is revoked)", body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> AppResult<Json<TokenPair>> {
+    Ok(Json(
+        accounts::refresh(
+            &state.pool,
+            &state.tokens,
+            &state.settings,
+            &body.refresh_token,
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
+    responses((status = 204, description = "signed out")))]
+#[tracing::instrument(skip_all)]
+async fn logout(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> AppResult<StatusCode> {
+    accounts::logout(&state.pool, &body.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub department: Option<String>,
+    pub location: Option<String>,
+    pub roles: Vec<String>,
+    pub memberships: Vec<MyMembership>,
+}
+
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn me(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Me>> {
+    let profile = users::find(&state.pool, user.id)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    let memberships = memberships::mine(&state.pool, user.id).await?;
+    Ok(Json(Me {
+        id: profile.id,
+        email: profile.email,
+        display_name: profile.display_name,
+        department: profile.department,
+        location: profile.location,
+        roles: profile.roles,
+        memberships,
+    }))
+}

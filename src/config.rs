@@ -1,0 +1,290 @@
+//! Layered settings: the built-in `config/default.toml`, then `config/default.toml` and
+//! `config/$BELONG_ENV.toml` from disk, then `BELONG__SECTION__KEY` variables and `DATABASE_URL`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+const BUILT_IN_DEFAULTS: &str = include_str!("../config/default.toml");
+/// The shortest signing secret accepted (HS256 wants at least the hash size).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// Access tokens never live longer than this, whatever the settings say.
+pub const MAX_ACCESS_TOKEN_TTL_SECS: u64 = 900;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Test,
+    Production,
+}
+
+impl Environment {
+    pub fn from_env() -> anyhow::Result<Self> {
+        match std::env::var("BELONG_ENV").as_deref() {
+            Err(_) | Ok("") | Ok("development") | Ok("dev") => Ok(Self::Development),
+            Ok("test") => Ok(Self::Test),
+            Ok("production") | Ok("prod") => Ok(Self::Production),
+            Ok(other) => {
+                bail!("BELONG_ENV={other:?} is not known; use development, test or production")
+            }
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Test => "test",
+            Self::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    #[serde(skip, default = "default_environment")]
+    pub environment: Environment,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub reports: ReportSettings,
+    pub log: LogSettings,
+}
+
+fn default_environment() -> Environment {
+    Environment::Development
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub bind: SocketAddr,
+    pub request_timeout_secs: u64,
+    pub max_body_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+impl ServerSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// From `DATABASE_URL`; `None` means "run the private development cluster".
+    #[serde(default)]
+    pub url: Option<SecretString>,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    #[serde(default)]
+    pub jwt_secret: Option<SecretString>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// `None`: open outside production, closed in production.
+    #[serde(default)]
+    pub allow_registration: Option<bool>,
+    #[serde(default)]
+    pub allowed_email_domains: Vec<String>,
+    pub max_failed_logins: u32,
+    pub failed_login_window_secs: u64,
+    /// 0 means one per CPU core.
+    pub max_concurrent_hashes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReportSettings {
+    pub min_cell_size: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl Settings {
+    /// Reads every layer for the environment named by `BELONG_ENV`.
+    pub fn load() -> anyhow::Result<Self> {
+        let environment = Environment::from_env()?;
+        let dir = std::env::var_os("BELONG_CONFIG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("config"));
+        let builder = config::Config::builder()
+            .add_source(config::File::from_str(
+                BUILT_IN_DEFAULTS,
+                config::FileFormat::Toml,
+            ))
+            .add_source(config::File::from(dir.join("default.toml")).required(false))
+            .add_source(
+                config::File::from(dir.join(format!("{}.toml", environment.as_str())))
+                    .required(false),
+            )
+            .add_source(
+                config::Environment::with_prefix("BELONG")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("auth.allowed_email_domains")
+                    .try_parsing(true),
+            );
+        let builder = match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => builder.set_override("database.url", url)?,
+            _ => builder,
+        };
+        let mut settings: Settings = builder
+            .build()
+            .context("reading the settings")?
+            .try_deserialize()
+            .context("reading the settings")?;
+        settings.environment = environment;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The settings must make sense before anything starts; the messages say what to set.
+    pub fn validate(&mut self) -> anyhow::Result<()> {
+        match &self.auth.jwt_secret {
+            Some(secret) if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES => bail!(
+                "BELONG__AUTH__JWT_SECRET is too short: it must be at least {MIN_JWT_SECRET_BYTES} bytes \
+                 (for example the output of `openssl rand -base64 48`)"
+            ),
+            Some(_) => {}
+            None if self.environment == Environment::Production => bail!(
+                "BELONG__AUTH__JWT_SECRET is not set: in production set it to a random secret of at \
+                 least {MIN_JWT_SECRET_BYTES} bytes (for example the output of `openssl rand -base64 48`)"
+            ),
+            None => {}
+        }
+        if self.auth.access_token_ttl_secs == 0
+            || self.auth.access_token_ttl_secs > MAX_ACCESS_TOKEN_TTL_SECS
+        {
+            bail!(
+                "BELONG__AUTH__ACCESS_TOKEN_TTL_SECS must be between 1 and {MAX_ACCESS_TOKEN_TTL_SECS}"
+            );
+        }
+        if self.auth.refresh_token_ttl_secs == 0 {
+            bail!("BELONG__AUTH__REFRESH_TOKEN_TTL_SECS must be positive");
+        }
+        if self.auth.max_failed_logins == 0 {
+            bail!("BELONG__AUTH__MAX_FAILED_LOGINS must be positive");
+        }
+        if self.database.max_connections == 0 {
+            bail!("BELONG__DATABASE__MAX_CONNECTIONS must be positive");
+        }
+        if self.reports.min_cell_size == 0 {
+            bail!("BELONG__REPORTS__MIN_CELL_SIZE must be positive");
+        }
+        self.auth.allowed_email_domains = self
+            .auth
+            .allowed_email_domains
+            .iter()
+            .map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect();
+        Ok(())
+    }
+
+    pub fn registration_open(&self) -> bool {
+        self.auth
+            .allow_registration
+            .unwrap_or(self.environment != Environment::Production)
+    }
+
+    pub fn max_concurrent_hashes(&self) -> usize {
+        match self.auth.max_concurrent_hashes {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            n => n,
+        }
+    }
+
+    /// Settings for tests and tools: the built-in defaults, nothing from the environment.
+    pub fn defaults_for(environment: Environment) -> anyhow::Result<Self> {
+        let mut settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(
+                BUILT_IN_DEFAULTS,
+                config::FileFormat::Toml,
+            ))
+            .build()?
+            .try_deserialize()?;
+        settings.environment = environment;
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings::defaults_for(Environment::Development).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_secret() {
+        let mut s = settings();
+        s.environment = Environment::Production;
+        let err = s
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("BELONG__AUTH__JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_everywhere() {
+        let mut s = settings();
+        s.auth.jwt_secret = Some(SecretString::from("too-short"));
+        assert!(s.validate().is_err());
+        s.auth.jwt_secret = Some(SecretString::from("x".repeat(32)));
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn registration_is_closed_in_production_unless_opened() {
+        let mut s = settings();
+        assert!(s.registration_open());
+        s.environment = Environment::Production;
+        assert!(!s.registration_open());
+        s.auth.allow_registration = Some(true);
+        assert!(s.registration_open());
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let mut s = settings();
+        s.auth.jwt_secret = Some(SecretString::from("super-secret-signing-key-0123456789"));
+        s.database.url = Some(SecretString::from("postgres://u:hunter2@db/belong"));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("super-secret"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn access_tokens_live_at_most_fifteen_minutes() {
+        let mut s = settings();
+        s.auth.access_token_ttl_secs = 3600;
+        assert!(s.validate().is_err());
+    }
+}

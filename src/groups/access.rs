@@ -1,0 +1,120 @@
+//! Who may do what with a group. Every handler asks here.
+//!
+//! The privacy rule for roster entries lives in the SQL function `membership_visible` (see the
+//! groups migration), because every roster and every count applies it inside its query:
+//! a viewer always sees their own entry; admins and active leads of the group see every entry
+//! (pending and private included, with email, department and location); anyone else sees
+//! active `public` entries, and an active member or ally of the group also sees active
+//! `members` entries. Counts shown to a user count only what that user may see, so a count
+//! split by type never reveals a hidden membership.
+
+use uuid::Uuid;
+
+use crate::auth::CurrentUser;
+use crate::error::AppError;
+use crate::groups::{MembershipRole, MembershipStatus};
+
+/// The caller's standing in one group.
+#[derive(Debug, Clone)]
+pub struct GroupAccess {
+    pub user_id: Uuid,
+    pub is_admin: bool,
+    pub role: Option<MembershipRole>,
+    pub status: Option<MembershipStatus>,
+}
+
+impl GroupAccess {
+    pub fn new(
+        user: &CurrentUser,
+        role: Option<MembershipRole>,
+        status: Option<MembershipStatus>,
+    ) -> Self {
+        Self {
+            user_id: user.id,
+            is_admin: user.is_admin,
+            role,
+            status,
+        }
+    }
+
+    pub fn is_lead(&self) -> bool {
+        self.role == Some(MembershipRole::Lead) && self.status == Some(MembershipStatus::Active)
+    }
+
+    /// An active member or ally (leads included).
+    pub fn is_active_member(&self) -> bool {
+        self.status == Some(MembershipStatus::Active)
+    }
+
+    /// Edit the group's page, approve, remove, promote, see the whole roster.
+    pub fn can_manage(&self) -> bool {
+        self.is_admin || self.is_lead()
+    }
+
+    pub fn require_manage(&self) -> Result<(), AppError> {
+        if self.can_manage() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+
+    /// Email, department, location and visibility of roster entries, and pending requests.
+    pub fn sees_contact_details(&self) -> bool {
+        self.can_manage()
+    }
+
+    /// Archived groups exist only for admins.
+    pub fn sees_archived(&self) -> bool {
+        self.is_admin
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(
+        is_admin: bool,
+        role: Option<MembershipRole>,
+        status: Option<MembershipStatus>,
+    ) -> GroupAccess {
+        GroupAccess {
+            user_id: Uuid::nil(),
+            is_admin,
+            role,
+            status,
+        }
+    }
+
+    #[test]
+    fn only_active_leads_and_admins_manage() {
+        use MembershipRole::*;
+        use MembershipStatus::*;
+        assert!(access(true, None, None).can_manage());
+        assert!(access(false, Some(Lead), Some(Active)).can_manage());
+        assert!(!access(false, Some(Member), Some(Active)).can_manage());
+        assert!(!access(false, Some(Member), Some(Pending)).can_manage());
+        assert!(!access(false, None, None).can_manage());
+    }
+
+    #[test]
+    fn pending_requests_are_not_members() {
+        assert!(
+            !access(
+                false,
+                Some(MembershipRole::Member),
+                Some(MembershipStatus::Pending)
+            )
+            .is_active_member()
+        );
+        assert!(
+            access(
+                false,
+                Some(MembershipRole::Member),
+                Some(MembershipStatus::Active)
+            )
+            .is_active_member()
+        );
+    }
+}

@@ -1,0 +1,479 @@
+//! The directory of groups: list with search, detail, create, edit, archive.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::PgPool;
+use sqlx::types::Json as PgJson;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::admin::audit;
+use crate::api::{Page, PageParams};
+use crate::auth::CurrentUser;
+use crate::error::{AppError, FieldError, ResultExt};
+use crate::groups::access::GroupAccess;
+use crate::groups::{
+    JoinPolicy, MembershipRole, MembershipStatus, MembershipType, Slug, Visibility,
+};
+use crate::text::{self, TextRule};
+
+const NAME: TextRule = text::LINE;
+const TAGLINE: TextRule = TextRule {
+    required: true,
+    max_chars: 200,
+    multiline: false,
+};
+const MISSION: TextRule = TextRule {
+    required: true,
+    max_chars: 2000,
+    multiline: true,
+};
+const DESCRIPTION: TextRule = TextRule {
+    required: false,
+    max_chars: 10000,
+    multiline: true,
+};
+
+/// A group as its handlers need it, with the caller's standing in it.
+#[derive(Debug, Clone)]
+pub struct GroupRef {
+    pub id: Uuid,
+    pub slug: String,
+    pub join_policy: JoinPolicy,
+    pub archived: bool,
+    pub access: GroupAccess,
+}
+
+/// Finds a group by slug for this caller. Unknown slugs, malformed slugs and (except for
+/// admins, or when `include_archived`) archived groups are all 404.
+#[tracing::instrument(skip_all)]
+pub async fn resolve(
+    pool: &PgPool,
+    user: &CurrentUser,
+    slug: &str,
+    include_archived: bool,
+) -> Result<GroupRef, AppError> {
+    let slug = Slug::parse(slug).map_err(|_| AppError::NotFound)?;
+    let row = sqlx::query!(
+        r#"SELECT g.id, g.slug, g.join_policy AS "join_policy: JoinPolicy",
+                  g.archived_at IS NOT NULL AS "archived!",
+                  m.role AS "role?: MembershipRole", m.status AS "status?: MembershipStatus"
+           FROM groups g
+           LEFT JOIN memberships m ON m.group_id = g.id AND m.user_id = $2
+           WHERE g.slug = $1"#,
+        slug.as_str(),
+        user.id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let access = GroupAccess::new(user, row.role, row.status);
+    if row.archived && !include_archived && !access.sees_archived() {
+        return Err(AppError::NotFound);
+    }
+    Ok(GroupRef {
+        id: row.id,
+        slug: row.slug,
+        join_policy: row.join_policy,
+        archived: row.archived,
+        access,
+    })
+}
+
+/// The caller's own membership of a group.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MembershipSummary {
+    #[serde(rename = "type")]
+    pub kind: MembershipType,
+    pub role: MembershipRole,
+    pub status: MembershipStatus,
+    pub visibility: Visibility,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LeadRef {
+    pub id: Uuid,
+    pub display_name: String,
+}
+
+/// One entry of the directory. Counts include only the memberships the caller may see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupListItem {
+    pub slug: String,
+    pub name: String,
+    pub tagline: String,
+    pub join_policy: JoinPolicy,
+    pub member_count: i64,
+    pub ally_count: i64,
+    pub leads: Vec<LeadRef>,
+    pub my_membership: Option<MembershipSummary>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GroupDetail {
+    pub slug: String,
+    pub name: String,
+    pub tagline: String,
+    pub mission: String,
+    pub description: String,
+    pub join_policy: JoinPolicy,
+    pub member_count: i64,
+    pub ally_count: i64,
+    pub leads: Vec<LeadRef>,
+    pub my_membership: Option<MembershipSummary>,
+    pub archived: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+fn summary(
+    kind: Option<MembershipType>,
+    role: Option<MembershipRole>,
+    status: Option<MembershipStatus>,
+    visibility: Option<Visibility>,
+) -> Option<MembershipSummary> {
+    Some(MembershipSummary {
+        kind: kind?,
+        role: role?,
+        status: status?,
+        visibility: visibility?,
+    })
+}
+
+/// Turns what a person types into a prefix query for full-text search: every word must
+/// match the start of a word (stemmed) in the name, tagline or mission.
+pub fn search_query(q: &str) -> Option<String> {
+    let terms: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .map(|w| format!("{}:*", w.to_lowercase()))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" & "))
+}
+
+/// Where the previous page ended: its rank (0 without a search), name and slug.
+#[derive(Debug, Serialize, Deserialize)]
+struct ListCursor(f32, String, String);
+
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    pool: &PgPool,
+    user: &CurrentUser,
+    q: Option<&str>,
+    page: &PageParams,
+) -> Result<Page<GroupListItem>, AppError> {
+    let limit = page.limit()?;
+    let cursor: Option<ListCursor> = page.cursor()?;
+    let tsquery = q.and_then(search_query);
+    let (after_rank, after_name, after_slug) = match cursor {
+        Some(ListCursor(r, n, s)) => (Some(r), Some(n), Some(s)),
+        None => (None, None, None),
+    };
+    let rows = sqlx::query!(
+        r#"WITH ranked AS (
+               SELECT g.id, g.slug, g.name, g.tagline, g.join_policy,
+                      CASE WHEN $3::text IS NULL THEN 0::real
+                           ELSE ts_rank(g.search, to_tsquery('english', $3)) END AS rank
+               FROM groups g
+               WHERE g.archived_at IS NULL
+                 AND ($3::text IS NULL OR g.search @@ to_tsquery('english', $3))
+           )
+           SELECT g.slug, g.name, g.tagline, g.join_policy AS "join_policy: JoinPolicy",
+                  g.rank AS "rank!",
+                  mm.type AS "my_type?: MembershipType", mm.role AS "my_role?: MembershipRole",
+                  mm.status AS "my_status?: MembershipStatus", mm.visibility AS "my_visibility?: Visibility",
+                  counts.members AS "member_count!", counts.allies AS "ally_count!",
+                  coalesce((SELECT json_agg(json_build_object('id', u.id, 'display_name', u.display_name)
+                                            ORDER BY u.display_name, u.id)
+                            FROM memberships l JOIN users u ON u.id = l.user_id
+                            WHERE l.group_id = g.id AND l.role = 'lead' AND l.status = 'active'),
+                           '[]') AS "leads!: PgJson<Vec<LeadRef>>"
+           FROM ranked g
+           LEFT JOIN memberships mm ON mm.group_id = g.id AND mm.user_id = $1
+           CROSS JOIN LATERAL (
+               SELECT count(*) FILTER (WHERE c.type = 'member') AS members,
+                      count(*) FILTER (WHERE c.type = 'ally') AS allies
+               FROM memberships c
+               WHERE c.group_id = g.id AND c.status = 'active'
+                 AND membership_visible(c.user_id, c.status, c.visibility, $1, $2, mm.role, mm.status)
+           ) counts
+           WHERE $4::real IS NULL
+              OR g.rank < $4
+              OR (g.rank = $4 AND (g.name, g.slug) > ($5::text, $6::text))
+           ORDER BY g.rank DESC, g.name, g.slug
+           LIMIT $7"#,
+        user.id,
+        user.is_admin,
+        tsquery,
+        after_rank,
+        after_name,
+        after_slug,
+        limit + 1
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut keys = Vec::with_capacity(rows.len());
+    let items: Vec<GroupListItem> = rows
+        .into_iter()
+        .map(|r| {
+            keys.push(ListCursor(r.rank, r.name.clone(), r.slug.clone()));
+            GroupListItem {
+                slug: r.slug,
+                name: r.name,
+                tagline: r.tagline,
+                join_policy: r.join_policy,
+                member_count: r.member_count,
+                ally_count: r.ally_count,
+                leads: r.leads.0,
+                my_membership: summary(r.my_type, r.my_role, r.my_status, r.my_visibility),
+            }
+        })
+        .collect();
+    let mut page = Page::from_rows(items, limit, |_| ());
+    if page.next_cursor.is_some() {
+        let last = usize::try_from(limit).unwrap_or(0).saturating_sub(1);
+        page.next_cursor = keys.get(last).map(crate::api::encode_cursor);
+    }
+    Ok(page)
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn detail(pool: &PgPool, group: &GroupRef) -> Result<GroupDetail, AppError> {
+    let r = sqlx::query!(
+        r#"SELECT g.slug, g.name, g.tagline, g.mission, g.description, g.created_at,
+                  g.join_policy AS "join_policy: JoinPolicy", g.archived_at IS NOT NULL AS "archived!",
+                  mm.type AS "my_type?: MembershipType", mm.role AS "my_role?: MembershipRole",
+                  mm.status AS "my_status?: MembershipStatus", mm.visibility AS "my_visibility?: Visibility",
+                  counts.members AS "member_count!", counts.allies AS "ally_count!",
+                  coalesce((SELECT json_agg(json_build_object('id', u.id, 'display_name', u.display_name)
+                                            ORDER BY u.display_name, u.id)
+                            FROM memberships l JOIN users u ON u.id = l.user_id
+                            WHERE l.group_id = g.id AND l.role = 'lead' AND l.status = 'active'),
+                           '[]') AS "leads!: PgJson<Vec<LeadRef>>"
+           FROM groups g
+           LEFT JOIN memberships mm ON mm.group_id = g.id AND mm.user_id = $2
+           CROSS JOIN LATERAL (
+               SELECT count(*) FILTER (WHERE c.type = 'member') AS members,
+                      count(*) FILTER (WHERE c.type = 'ally') AS allies
+               FROM memberships c
+               WHERE c.group_id = g.id AND c.status = 'active'
+                 AND membership_visible(c.user_id, c.status, c.visibility, $2, $3, mm.role, mm.status)
+           ) counts
+           WHERE g.id = $1"#,
+        group.id,
+        group.access.user_id,
+        group.access.is_admin
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok(GroupDetail {
+        slug: r.slug,
+        name: r.name,
+        tagline: r.tagline,
+        mission: r.mission,
+        description: r.description,
+        join_policy: r.join_policy,
+        member_count: r.member_count,
+        ally_count: r.ally_count,
+        leads: r.leads.0,
+        my_membership: summary(r.my_type, r.my_role, r.my_status, r.my_visibility),
+        archived: r.archived,
+        created_at: r.created_at,
+    })
+}
+
+/// The fields of a group as a client sends them; every one optional so that PATCH can use it.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct GroupFields {
+    pub slug: Option<String>,
+    pub name: Option<String>,
+    pub tagline: Option<String>,
+    pub mission: Option<String>,
+    pub description: Option<String>,
+    /// `open` (default) or `approval`.
+    pub join_policy: Option<String>,
+}
+
+fn check_policy(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<JoinPolicy> {
+    match raw.map(JoinPolicy::parse_field) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(AppError::Validation(mut e))) => {
+            errors.append(&mut e);
+            None
+        }
+        _ => None,
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn create(
+    pool: &PgPool,
+    actor: &CurrentUser,
+    fields: GroupFields,
+) -> Result<String, AppError> {
+    actor.require_admin()?;
+    let mut errors = Vec::new();
+    let slug = match fields.slug.as_deref().map(Slug::parse) {
+        Some(Ok(slug)) => Some(slug),
+        Some(Err(message)) => {
+            errors.push(FieldError::new("slug", message));
+            None
+        }
+        None => {
+            errors.push(FieldError::new("slug", "is required"));
+            None
+        }
+    };
+    let name = text::check("name", fields.name.as_deref(), NAME, &mut errors);
+    let tagline = text::check("tagline", fields.tagline.as_deref(), TAGLINE, &mut errors);
+    let mission = text::check("mission", fields.mission.as_deref(), MISSION, &mut errors);
+    let description = text::check(
+        "description",
+        fields.description.as_deref(),
+        DESCRIPTION,
+        &mut errors,
+    );
+    let policy =
+        check_policy(fields.join_policy.as_deref(), &mut errors).unwrap_or(JoinPolicy::Open);
+    let (Some(slug), Some(name), Some(tagline), Some(mission), true) =
+        (slug, name, tagline, mission, errors.is_empty())
+    else {
+        return Err(AppError::Validation(errors));
+    };
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        "INSERT INTO groups (slug, name, tagline, mission, description, join_policy)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        slug.as_str(),
+        name,
+        tagline,
+        mission,
+        description.unwrap_or_default(),
+        policy as JoinPolicy
+    )
+    .execute(&mut *tx)
+    .await
+    .on_constraint("groups_slug_key", || {
+        AppError::Conflict("a group with this slug already exists".into())
+    })?;
+    audit::record(
+        &mut *tx,
+        Some(actor.id),
+        "group.created",
+        Some(slug.as_str()),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(slug.as_str().to_string())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn update(pool: &PgPool, group: &GroupRef, fields: GroupFields) -> Result<(), AppError> {
+    group.access.require_manage()?;
+    let mut errors = Vec::new();
+    if fields.slug.as_deref().is_some_and(|s| s != group.slug) {
+        errors.push(FieldError::new("slug", "cannot be changed"));
+    }
+    let optional = |rule: TextRule| TextRule {
+        required: false,
+        ..rule
+    };
+    let name = text::check("name", fields.name.as_deref(), optional(NAME), &mut errors);
+    let tagline = text::check(
+        "tagline",
+        fields.tagline.as_deref(),
+        optional(TAGLINE),
+        &mut errors,
+    );
+    let mission = text::check(
+        "mission",
+        fields.mission.as_deref(),
+        optional(MISSION),
+        &mut errors,
+    );
+    let description = text::check(
+        "description",
+        fields.description.as_deref(),
+        DESCRIPTION,
+        &mut errors,
+    );
+    let policy = check_policy(fields.join_policy.as_deref(), &mut errors);
+    // A field that is present must be valid (an empty name is not "unchanged").
+    for (field, sent, parsed) in [
+        ("name", &fields.name, &name),
+        ("tagline", &fields.tagline, &tagline),
+        ("mission", &fields.mission, &mission),
+    ] {
+        if sent.is_some() && parsed.is_none() && !errors.iter().any(|e| e.field == field) {
+            errors.push(FieldError::new(field, "must not be empty"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let clear_description = fields.description.is_some() && description.is_none();
+    sqlx::query!(
+        "UPDATE groups SET
+             name = coalesce($2, name),
+             tagline = coalesce($3, tagline),
+             mission = coalesce($4, mission),
+             description = CASE WHEN $7 THEN '' ELSE coalesce($5, description) END,
+             join_policy = coalesce($6, join_policy),
+             updated_at = now()
+         WHERE id = $1",
+        group.id,
+        name,
+        tagline,
+        mission,
+        description,
+        policy as Option<JoinPolicy>,
+        clear_description
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn archive(pool: &PgPool, actor: &CurrentUser, group: &GroupRef) -> Result<(), AppError> {
+    actor.require_admin()?;
+    let mut tx = pool.begin().await?;
+    let archived = sqlx::query!(
+        "UPDATE groups SET archived_at = now(), updated_at = now() WHERE id = $1 AND archived_at IS NULL",
+        group.id
+    )
+    .execute(&mut *tx)
+    .await?;
+    if archived.rows_affected() > 0 {
+        audit::record(
+            &mut *tx,
+            Some(actor.id),
+            "group.archived",
+            Some(&group.slug),
+            json!({}),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_terms_become_prefix_queries() {
+        assert_eq!(search_query("vet"), Some("vet:*".into()));
+        assert_eq!(
+            search_query("  Black  Employees! "),
+            Some("black:* & employees:*".into())
+        );
+        assert_eq!(search_query("' & | ! :*"), None);
+        assert_eq!(search_query(""), None);
+    }
+}

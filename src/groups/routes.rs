@@ -1,0 +1,270 @@
+//! The groups API: thin adapters over `directory`, `memberships` and `roster`.
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::admin::routes::parse_id;
+use crate::api::{Json, Page, PageParams, Query};
+use crate::auth::CurrentUser;
+use crate::error::{AppError, AppResult, Problem};
+use crate::groups::directory::{self, GroupDetail, GroupFields, GroupListItem};
+use crate::groups::memberships::{self, Joined, MemberChange, MyMembership};
+use crate::groups::roster::{self, RosterEntry};
+use crate::groups::{MembershipRole, MembershipType, Visibility};
+use crate::startup::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_groups, create_group))
+        .routes(routes!(get_group, update_group))
+        .routes(routes!(archive_group))
+        .routes(routes!(join, leave))
+        .routes(routes!(list_members))
+        .routes(routes!(members_csv))
+        .routes(routes!(change_member, remove_member))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GroupListParams {
+    /// Words to look for in the name, tagline and mission (prefixes match).
+    q: Option<String>,
+    /// 1 to 100, default 20.
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(GroupListParams), security(("bearer" = [])),
+    responses((status = 200, body = Page<GroupListItem>), (status = 401, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn list_groups(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(params): Query<GroupListParams>,
+) -> AppResult<Json<Page<GroupListItem>>> {
+    let page = PageParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    };
+    Ok(Json(
+        directory::list(&state.pool, &user, params.q.as_deref(), &page).await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = GroupFields, security(("bearer" = [])),
+    responses((status = 201, body = GroupDetail), (status = 403, body = Problem), (status = 409, description = "slug taken", body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn create_group(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Json(body): Json<GroupFields>,
+) -> AppResult<(StatusCode, Json<GroupDetail>)> {
+    let slug = directory::create(&state.pool, &user, body).await?;
+    let group = directory::resolve(&state.pool, &user, &slug, true).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(directory::detail(&state.pool, &group).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/groups/{slug}", tag = "groups", params(("slug" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = GroupDetail), (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn get_group(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(slug): Path<String>,
+) -> AppResult<Json<GroupDetail>> {
+    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    Ok(Json(directory::detail(&state.pool, &group).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/groups/{slug}", tag = "groups", params(("slug" = String, Path)), request_body = GroupFields,
+    security(("bearer" = [])),
+    responses((status = 200, body = GroupDetail), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn update_group(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(slug): Path<String>,
+    Json(body): Json<GroupFields>,
+) -> AppResult<Json<GroupDetail>> {
+    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    directory::update(&state.pool, &group, body).await?;
+    Ok(Json(directory::detail(&state.pool, &group).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/groups/{slug}/archive", tag = "groups", params(("slug" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = GroupDetail), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn archive_group(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(slug): Path<String>,
+) -> AppResult<Json<GroupDetail>> {
+    user.require_admin()?;
+    let group = directory::resolve(&state.pool, &user, &slug, true).await?;
+    directory::archive(&state.pool, &user, &group).await?;
+    Ok(Json(directory::detail(&state.pool, &group).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct JoinRequest {
+    /// `member` or `ally`.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// `public`, `members` (the default for a new membership) or `private`.
+    visibility: Option<String>,
+}
+
+#[utoipa::path(put, path = "/api/v1/groups/{slug}/membership", tag = "memberships", params(("slug" = String, Path)),
+    request_body = JoinRequest, security(("bearer" = [])),
+    responses((status = 201, description = "joined", body = MyMembership), (status = 200, description = "already a member; type and visibility updated", body = MyMembership),
+              (status = 404, body = Problem), (status = 409, description = "archived group", body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn join(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(slug): Path<String>,
+    Json(body): Json<JoinRequest>,
+) -> AppResult<Response> {
+    let group = directory::resolve(&state.pool, &user, &slug, true).await?;
+    let kind = match body.kind.as_deref() {
+        Some(raw) => MembershipType::parse_field(raw)?,
+        None => return Err(AppError::invalid("type", "is required")),
+    };
+    let visibility = body
+        .visibility
+        .as_deref()
+        .map(Visibility::parse_field)
+        .transpose()?;
+    Ok(
+        match memberships::join(&state.pool, &group, kind, visibility).await? {
+            Joined::Created(m) => (StatusCode::CREATED, Json(m)).into_response(),
+            Joined::Existing(m) => (StatusCode::OK, Json(m)).into_response(),
+        },
+    )
+}
+
+#[utoipa::path(delete, path = "/api/v1/groups/{slug}/membership", tag = "memberships", params(("slug" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 204, description = "not a member (any more)"), (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn leave(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(slug): Path<String>,
+) -> AppResult<StatusCode> {
+    let group = directory::resolve(&state.pool, &user, &slug, true).await?;
+    memberships::leave(&state.pool, &group).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/groups/{slug}/members", tag = "memberships", params(("slug" = String, Path), PageParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the entries the caller may see; leads and admins also get email, department, location, visibility and pending requests", body = Page<RosterEntry>),
+              (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn list_members(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(slug): Path<String>,
+    Query(page): Query<PageParams>,
+) -> AppResult<Json<Page<RosterEntry>>> {
+    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    Ok(Json(roster::page(&state.pool, &group, &page).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/groups/{slug}/members.csv", tag = "memberships", params(("slug" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the roster as CSV", content_type = "text/csv"), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn members_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(slug): Path<String>,
+) -> AppResult<Response> {
+    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    let body = roster::csv(&state.pool, &group).await?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let filename = format!("belong-{}-members-{today}.csv", group.slug);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MemberChangeRequest {
+    /// `active` approves a pending request.
+    status: Option<String>,
+    /// `lead` or `member`.
+    role: Option<String>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/groups/{slug}/members/{user_id}", tag = "memberships",
+    params(("slug" = String, Path), ("user_id" = uuid::Uuid, Path)), request_body = MemberChangeRequest, security(("bearer" = [])),
+    responses((status = 200, body = MyMembership), (status = 403, body = Problem), (status = 404, description = "not a member", body = Problem),
+              (status = 409, description = "not pending, or not yet approved", body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn change_member(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((slug, user_id)): Path<(String, String)>,
+    Json(body): Json<MemberChangeRequest>,
+) -> AppResult<Json<MyMembership>> {
+    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    group.access.require_manage()?;
+    let target = parse_id(&user_id)?;
+    let approve = match body.status.as_deref() {
+        None => false,
+        Some("active") => true,
+        Some(_) => {
+            return Err(AppError::invalid(
+                "status",
+                "can only be set to active (approving a request)",
+            ));
+        }
+    };
+    let role = body
+        .role
+        .as_deref()
+        .map(MembershipRole::parse_field)
+        .transpose()?;
+    if !approve && role.is_none() {
+        return Err(AppError::invalid("status", "send status or role"));
+    }
+    let change = MemberChange { approve, role };
+    Ok(Json(
+        memberships::change_member(&state.pool, &group, target, change).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/groups/{slug}/members/{user_id}", tag = "memberships",
+    params(("slug" = String, Path), ("user_id" = uuid::Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "removed"), (status = 403, body = Problem), (status = 404, description = "not a member", body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn remove_member(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((slug, user_id)): Path<(String, String)>,
+) -> AppResult<StatusCode> {
+    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    group.access.require_manage()?;
+    let target = parse_id(&user_id)?;
+    memberships::remove_member(&state.pool, &group, target).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,161 @@
+//! The `belong` command: serve (default), migrate, seed, admin.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+
+use belong::auth::password::{Hasher, NewPassword};
+use belong::config::Settings;
+use belong::db::cluster::DevCluster;
+use belong::startup::{AppState, Application, shutdown_signal};
+use belong::{db, seed, telemetry};
+
+#[derive(Parser)]
+#[command(name = "belong", version, about = "Run Business Resource Groups")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate, then serve (the default). Without DATABASE_URL: a private cluster with demo data.
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Load data.
+    Seed {
+        /// The demo groups and accounts (idempotent).
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Administration from the command line.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an admin, or promote an existing user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "belong stopped");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The database to use: `DATABASE_URL`, or the private cluster (started or reused).
+async fn database(settings: &mut Settings) -> anyhow::Result<Option<DevCluster>> {
+    if settings.database.url.is_some() {
+        return Ok(None);
+    }
+    let dir = settings.database.data_dir.clone();
+    let cluster = tokio::task::spawn_blocking(move || DevCluster::start_or_reuse(&dir)).await??;
+    db::ensure_database(&cluster.url("postgres"), "belong", None).await?;
+    settings.database.url = Some(SecretString::from(cluster.url("belong")));
+    Ok(Some(cluster))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut settings = Settings::load()?;
+    telemetry::init(&settings.log);
+    let cluster = database(&mut settings).await?;
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings, cluster.is_some()).await,
+        Command::Migrate => {
+            let pool = db::connect(&settings.database).await?;
+            db::migrate(&pool).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Seed { demo } => {
+            anyhow::ensure!(demo, "say what to load: `belong seed --demo`");
+            let pool = db::connect(&settings.database).await?;
+            db::migrate(&pool).await?;
+            seed::demo(&pool, &Hasher::new(settings.max_concurrent_hashes())?).await?;
+            println!("demo data loaded");
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    display_name,
+                },
+        } => create_admin(&settings, &email, &display_name).await,
+    };
+    if let Some(cluster) = cluster {
+        tokio::task::spawn_blocking(move || cluster.stop()).await??;
+    }
+    result
+}
+
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
+    let pool = db::connect(&settings.database).await?;
+    db::migrate(&pool).await?;
+    let state = AppState::new(settings, pool.clone())?;
+    if demo {
+        seed::demo(&pool, &state.hasher).await?;
+    }
+    let app = Application::bind(state).await?;
+    let addr = app.local_addr()?;
+    tracing::info!(%addr, "belong is listening");
+    println!("belong is serving on http://{addr}  (API docs: http://{addr}/api/docs)");
+    if demo {
+        println!(
+            "demo sign-ins, password {:?}: {} (admin), {} (hr), {} (group lead), {} (employee)",
+            seed::DEMO_PASSWORD,
+            seed::DEMO_ADMIN,
+            seed::DEMO_HR,
+            seed::DEMO_LEAD,
+            seed::DEMO_EMPLOYEE
+        );
+    }
+    app.serve(shutdown_signal()).await?;
+    pool.close().await;
+    Ok(())
+}
+
+async fn create_admin(settings: &Settings, email: &str, display_name: &str) -> anyhow::Result<()> {
+    let pool = db::connect(&settings.database).await?;
+    db::migrate(&pool).await?;
+    eprintln!("password for {email} (12 to 128 characters), then Enter:");
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password")?;
+    let password = SecretString::from(line.trim_end_matches(['\r', '\n']).to_string());
+    let password = NewPassword::parse(password).map_err(|e| anyhow::anyhow!("the password {e}"))?;
+    let hasher = Hasher::new(1)?;
+    let id = belong::admin::users::bootstrap_admin(&pool, &hasher, email, display_name, &password)
+        .await?;
+    drop(password);
+    println!("{email} is an admin (user id {id})");
+    Ok(())
+}
