@@ -1,1 +1,9 @@
-fn main() {}
+//! Integration tests: the real application on a random port, a fresh database per test, HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod admin;
+mod auth;
+mod groups;
+mod helpers;
+mod memberships;
+mod ops;

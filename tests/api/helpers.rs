@@ -1,0 +1,214 @@
+//! The test harness: one throw-away PostgreSQL cluster per test process (or the server named by
+//! `DATABASE_URL`), a migrated template database, and for each test a fresh copy of it with the
+//! real application serving on a random port.
+
+use std::sync::OnceLock;
+
+use belong::auth::token::AccessTokens;
+use belong::config::{Environment, Settings};
+use belong::db::cluster::EphemeralCluster;
+use belong::startup::{AppState, Application};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const JWT_SECRET: &str = "test-signing-secret-0123456789-abcdef";
+
+struct Server {
+    admin_url: String,
+    template: String,
+    _cluster: Option<EphemeralCluster>,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+
+fn server() -> &'static Server {
+    SERVER.get_or_init(|| {
+        let (admin_url, cluster) = match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => (belong::db::with_database(&url, "postgres").unwrap(), None),
+            _ => {
+                let cluster = EphemeralCluster::start().unwrap_or_else(|e| panic!("{e:#}"));
+                (cluster.url("postgres"), Some(cluster))
+            }
+        };
+        let template = format!("belong_template_{}", Uuid::new_v4().simple());
+        let url = admin_url.clone();
+        let name = template.clone();
+        // The template is made on a runtime of its own: each test has its own runtime.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                belong::db::ensure_database(&url, &name, None).await.unwrap();
+                let pool = PgPool::connect(&belong::db::with_database(&url, &name).unwrap()).await.unwrap();
+                belong::db::migrate(&pool).await.unwrap();
+                pool.close().await;
+            });
+        })
+        .join()
+        .expect("the template database could not be made");
+        Server { admin_url, template, _cluster: cluster }
+    })
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    pub tokens: AccessTokens,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: Uuid,
+    pub email: String,
+    pub token: String,
+}
+
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::defaults_for(Environment::Test).unwrap();
+    settings.server.bind = "127.0.0.1:0".parse().unwrap();
+    settings.auth.jwt_secret = Some(SecretString::from(JWT_SECRET));
+    settings.auth.max_failed_logins = 3;
+    settings.database.max_connections = 10;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let server = server();
+    let name = format!("belong_test_{}", Uuid::new_v4().simple());
+    belong::db::ensure_database(&server.admin_url, &name, Some(&server.template)).await.unwrap();
+    let mut settings = test_settings();
+    configure(&mut settings);
+    let url = belong::db::with_database(&server.admin_url, &name).unwrap();
+    settings.database.url = Some(SecretString::from(url));
+    let pool = belong::db::connect(&settings.database).await.unwrap();
+    let tokens = AccessTokens::new(&settings.auth);
+    let state = AppState::new(settings, pool.clone()).unwrap();
+    let app = Application::bind(state).await.unwrap();
+    let addr = app.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.serve(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        pool,
+        tokens,
+        _shutdown: tx,
+    }
+}
+
+impl TestApp {
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let response = req.send().await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let text = response.text().await.unwrap();
+        if status.is_client_error() || status.is_server_error() {
+            assert!(content_type.starts_with("application/problem+json"), "{status} answered as {content_type:?}: {text}");
+        }
+        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{text}");
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.request(Method::PUT, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.request(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    /// Registers through the API (the real password path).
+    pub async fn register(&self, email: &str) -> Uuid {
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"email": email, "password": PASSWORD, "display_name": "Test Person", "department": "IT", "location": "Oslo"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn login(&self, email: &str) -> Value {
+        let (status, body) = self.post("/api/v1/auth/login", None, json!({"email": email, "password": PASSWORD})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// A user written straight to the database with a token minted by the service's own
+    /// signer: fast, for tests about what signed-in people may do.
+    pub async fn user(&self, name: &str) -> TestUser {
+        let email = format!("{}-{}@example.com", name.to_lowercase().replace(' ', "."), &Uuid::new_v4().simple().to_string()[..6]);
+        let id: Uuid = sqlx::query_scalar(
+            "INSERT INTO users (email, password_hash, display_name, department, location)
+             VALUES ($1, 'not-a-hash', $2, 'Engineering', 'Lisbon') RETURNING id",
+        )
+        .bind(&email)
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
+        TestUser { id, email, token: self.tokens.issue(id).unwrap() }
+    }
+
+    pub async fn grant(&self, user: &TestUser, role: &str) {
+        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2::global_role)")
+            .bind(user.id)
+            .bind(role)
+            .execute(&self.pool)
+            .await
+            .unwrap();
+    }
+
+    pub async fn admin(&self) -> TestUser {
+        let admin = self.user("Ada Admin").await;
+        self.grant(&admin, "admin").await;
+        admin
+    }
+
+    pub async fn hr(&self) -> TestUser {
+        let hr = self.user("Harriet HR").await;
+        self.grant(&hr, "hr").await;
+        hr
+    }
+
+    pub async fn audit_actions(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id").fetch_all(&self.pool).await.unwrap()
+    }
+}
