@@ -103,9 +103,7 @@ async fn the_openapi_document_describes_every_route() {
 
 #[tokio::test]
 async fn shutdown_lets_requests_in_flight_finish() {
-    let mut settings = test_settings();
     let app = crate::helpers::spawn_app().await;
-    settings.database.url = None;
     // A sign-in takes tens of milliseconds of hashing: stop the server while one runs.
     app.register("slow@example.com").await;
     let client = app.client.clone();
