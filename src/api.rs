@@ -252,3 +252,57 @@ mod tests {
         assert!(p.cursor::<(String, i32)>().is_err());
     }
 }
+
+/// Parses an instant a client sent: RFC 3339 (`2026-05-01T09:00:00Z`), or a date
+/// (`2026-05-01`, meaning its midnight UTC). Names the field when it is neither.
+pub fn parse_instant(field: &str, raw: &str) -> Result<time::OffsetDateTime, AppError> {
+    use time::format_description::well_known::Rfc3339;
+    let raw = raw.trim();
+    if let Ok(instant) = time::OffsetDateTime::parse(raw, &Rfc3339) {
+        return Ok(instant.to_offset(time::UtcOffset::UTC));
+    }
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(raw, &date_format)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| {
+            AppError::invalid(
+                field,
+                "must be a date (2026-05-01) or an RFC 3339 time (2026-05-01T09:00:00Z)",
+            )
+        })
+}
+
+/// Deserializes a field that may be absent (`None`), `null` (`Some(None)`) or a value.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod instant_tests {
+    use super::*;
+
+    #[test]
+    fn instants_and_dates_parse_and_garbage_names_the_field() {
+        assert_eq!(
+            parse_instant("from", "2026-05-01")
+                .unwrap()
+                .unix_timestamp(),
+            1_777_593_600
+        );
+        assert_eq!(
+            parse_instant("from", "2026-05-01T02:00:00+02:00")
+                .unwrap()
+                .unix_timestamp(),
+            1_777_593_600
+        );
+        match parse_instant("to", "yesterday") {
+            Err(AppError::Validation(e)) => assert_eq!(e[0].field, "to"),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_instant("to", "2026-02-30").is_err());
+    }
+}

@@ -61,6 +61,8 @@ fn default_environment() -> Environment {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerSettings {
     pub bind: SocketAddr,
+    /// The address people reach the service at, for links handed out (calendar feeds).
+    pub public_url: String,
     pub request_timeout_secs: u64,
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
@@ -188,6 +190,12 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             bail!("BELONG__DATABASE__MAX_CONNECTIONS must be positive");
+        }
+        self.server.public_url = self.server.public_url.trim_end_matches('/').to_string();
+        if !(self.server.public_url.starts_with("http://")
+            || self.server.public_url.starts_with("https://"))
+        {
+            bail!("BELONG__SERVER__PUBLIC_URL must start with http:// or https://");
         }
         if self.reports.min_cell_size == 0 {
             bail!("BELONG__REPORTS__MIN_CELL_SIZE must be positive");

@@ -12,8 +12,12 @@ pub mod config;
 pub mod db;
 /// The error type, answered as problem+json.
 pub mod error;
+/// Events, RSVPs with capacity and waitlist, calendar feeds.
+pub mod events;
 /// Groups, memberships, rosters and their privacy rules.
 pub mod groups;
+/// Mentoring offers and requests.
+pub mod mentoring;
 /// Request metrics in Prometheus format.
 pub mod metrics;
 /// Liveness, readiness and metrics routes.

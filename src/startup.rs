@@ -80,6 +80,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::auth::routes::router())
         .merge(crate::admin::routes::router())
         .merge(crate::groups::routes::router())
+        .merge(crate::events::routes::router())
+        .merge(crate::mentoring::routes::router())
         .merge(crate::ops::router())
         .split_for_parts()
 }

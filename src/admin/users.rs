@@ -250,12 +250,19 @@ pub async fn deactivate(
     .await?;
     let memberships_ended =
         crate::groups::memberships::end_all_for_deactivated(&mut tx, actor.id, target_id).await?;
+    let rsvps_cancelled = crate::events::rsvp::withdraw_all_future(&mut tx, target_id).await?;
+    let mentoring = crate::mentoring::end_all_for_deactivated(&mut tx, target_id).await?;
     audit::record(
         &mut *tx,
         Some(actor.id),
         "user.deactivated",
         Some(&target_id.to_string()),
-        json!({ "memberships_ended": memberships_ended }),
+        json!({
+            "memberships_ended": memberships_ended,
+            "rsvps_cancelled": rsvps_cancelled,
+            "mentoring_requests_withdrawn": mentoring.requests_withdrawn,
+            "mentoring_offers_closed": mentoring.offers_closed,
+        }),
     )
     .await?;
     let after = find(&mut *tx, target_id).await?.ok_or(AppError::NotFound)?;

@@ -1,0 +1,267 @@
+//! RSVPs: `going` until the capacity is reached, then `waitlisted` in the order people asked.
+//! Every change locks the event's row first, so PostgreSQL serialises the RSVPs of one event
+//! and the capacity can never be exceeded, however many arrive at the same instant.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{PgPool, Postgres, Transaction};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::api::{Page, PageParams};
+use crate::error::AppError;
+use crate::events::{EventRef, RsvpStatus};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RsvpAnswer {
+    pub status: RsvpStatus,
+    /// Place in line when waitlisted (1 is next).
+    pub waitlist_position: Option<i64>,
+}
+
+struct Locked {
+    capacity: Option<i32>,
+    cancelled: bool,
+    started: bool,
+}
+
+async fn lock_event(
+    tx: &mut Transaction<'_, Postgres>,
+    event_id: Uuid,
+) -> Result<Locked, AppError> {
+    let row = sqlx::query!(
+        r#"SELECT capacity, cancelled_at IS NOT NULL AS "cancelled!", starts_at <= now() AS "started!"
+           FROM events WHERE id = $1 FOR NO KEY UPDATE"#,
+        event_id
+    )
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok(Locked {
+        capacity: row.capacity,
+        cancelled: row.cancelled,
+        started: row.started,
+    })
+}
+
+pub async fn going_count(
+    tx: &mut Transaction<'_, Postgres>,
+    event_id: Uuid,
+) -> Result<i64, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM rsvps WHERE event_id = $1 AND status = 'going'"#,
+        event_id
+    )
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// Moves the first people of the waitlist to `going` while there is room. The caller holds
+/// the event's row lock.
+pub async fn promote(
+    tx: &mut Transaction<'_, Postgres>,
+    event_id: Uuid,
+) -> Result<Vec<Uuid>, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"WITH room AS (
+               SELECT CASE WHEN e.capacity IS NULL THEN NULL
+                           ELSE greatest(e.capacity - (SELECT count(*) FROM rsvps g
+                                                       WHERE g.event_id = e.id AND g.status = 'going'), 0)
+                      END AS free
+               FROM events e WHERE e.id = $1
+           ),
+           next AS (
+               SELECT w.user_id FROM rsvps w
+               WHERE w.event_id = $1 AND w.status = 'waitlisted'
+               ORDER BY w.seq
+               LIMIT (SELECT free FROM room)
+           )
+           UPDATE rsvps SET status = 'going'
+           WHERE event_id = $1 AND user_id IN (SELECT user_id FROM next)
+           RETURNING user_id"#,
+        event_id
+    )
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+async fn position(
+    tx: &mut Transaction<'_, Postgres>,
+    event_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<i64>, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM rsvps w, rsvps mine
+           WHERE mine.event_id = $1 AND mine.user_id = $2 AND mine.status = 'waitlisted'
+             AND w.event_id = $1 AND w.status = 'waitlisted' AND w.seq <= mine.seq"#,
+        event_id,
+        user_id
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .map(|n| (n > 0).then_some(n))?)
+}
+
+/// RSVPs for the caller: `going` while there is room, else `waitlisted`. Asking again answers
+/// the same RSVP. Cancelled and started events: 409.
+#[tracing::instrument(skip_all)]
+pub async fn respond(pool: &PgPool, event: &EventRef) -> Result<RsvpAnswer, AppError> {
+    if !event.access.can_rsvp() {
+        return Err(AppError::Forbidden);
+    }
+    let user_id = event.access.group.user_id;
+    let mut tx = pool.begin().await?;
+    let locked = lock_event(&mut tx, event.id).await?;
+    if locked.cancelled {
+        return Err(AppError::Conflict("this event is cancelled".into()));
+    }
+    if locked.started {
+        return Err(AppError::Conflict("this event has already started".into()));
+    }
+    let existing = sqlx::query_scalar!(
+        r#"SELECT status AS "status: RsvpStatus" FROM rsvps WHERE event_id = $1 AND user_id = $2"#,
+        event.id,
+        user_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let status = match existing {
+        Some(status) => status,
+        None => {
+            let going = going_count(&mut tx, event.id).await?;
+            let status = match locked.capacity {
+                Some(capacity) if going >= i64::from(capacity) => RsvpStatus::Waitlisted,
+                _ => RsvpStatus::Going,
+            };
+            sqlx::query!(
+                "INSERT INTO rsvps (event_id, user_id, status) VALUES ($1, $2, $3)",
+                event.id,
+                user_id,
+                status as RsvpStatus
+            )
+            .execute(&mut *tx)
+            .await?;
+            status
+        }
+    };
+    let waitlist_position = position(&mut tx, event.id, user_id).await?;
+    tx.commit().await?;
+    Ok(RsvpAnswer {
+        status,
+        waitlist_position,
+    })
+}
+
+async fn withdraw_locked(
+    tx: &mut Transaction<'_, Postgres>,
+    event_id: Uuid,
+    user_id: Uuid,
+) -> Result<(), AppError> {
+    let removed = sqlx::query_scalar!(
+        r#"DELETE FROM rsvps WHERE event_id = $1 AND user_id = $2 RETURNING status AS "status: RsvpStatus""#,
+        event_id,
+        user_id
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    if removed == Some(RsvpStatus::Going) {
+        promote(tx, event_id).await?;
+    }
+    Ok(())
+}
+
+/// Cancels the caller's RSVP (not an error without one); a freed place goes to the first on
+/// the waitlist in the same transaction.
+#[tracing::instrument(skip_all)]
+pub async fn withdraw(pool: &PgPool, event: &EventRef) -> Result<(), AppError> {
+    let mut tx = pool.begin().await?;
+    let locked = lock_event(&mut tx, event.id).await?;
+    if locked.cancelled {
+        return Err(AppError::Conflict(
+            "this event is cancelled; its RSVPs are kept".into(),
+        ));
+    }
+    if locked.started {
+        return Err(AppError::Conflict("this event has already started".into()));
+    }
+    withdraw_locked(&mut tx, event.id, event.access.group.user_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Cancels every RSVP of a deactivated person to events not yet started, promoting each
+/// waitlist, inside the deactivation's transaction. Events are locked in id order so two
+/// deactivations never deadlock.
+pub async fn withdraw_all_future(
+    tx: &mut Transaction<'_, Postgres>,
+    user_id: Uuid,
+) -> Result<u64, AppError> {
+    let events = sqlx::query_scalar!(
+        "SELECT e.id FROM rsvps r JOIN events e ON e.id = r.event_id
+         WHERE r.user_id = $1 AND e.starts_at > now() AND e.cancelled_at IS NULL
+         ORDER BY e.id",
+        user_id
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    for event_id in &events {
+        lock_event(tx, *event_id).await?;
+        withdraw_locked(tx, *event_id, user_id).await?;
+    }
+    Ok(events.len() as u64)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Attendee {
+    pub user_id: Uuid,
+    pub display_name: String,
+    pub email: String,
+    pub status: RsvpStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub responded_at: OffsetDateTime,
+    pub waitlist_position: Option<i64>,
+    #[serde(skip)]
+    seq: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AttendeeCursor(i32, i64);
+
+/// Everyone who answered, going first, each part in the order they asked. Leads and admins.
+#[tracing::instrument(skip_all)]
+pub async fn attendees(
+    pool: &PgPool,
+    event: &EventRef,
+    page: &PageParams,
+) -> Result<Page<Attendee>, AppError> {
+    if !event.access.can_manage() {
+        return Err(AppError::Forbidden);
+    }
+    let limit = page.limit()?;
+    let cursor: Option<AttendeeCursor> = page.cursor()?;
+    let (after_rank, after_seq) = match cursor {
+        Some(AttendeeCursor(rank, seq)) => (Some(rank), Some(seq)),
+        None => (None, None),
+    };
+    let rows = sqlx::query_as!(
+        Attendee,
+        r#"SELECT r.user_id, u.display_name, u.email, r.status AS "status: RsvpStatus", r.responded_at, r.seq,
+                  CASE WHEN r.status = 'waitlisted' THEN
+                      (SELECT count(*) FROM rsvps w WHERE w.event_id = r.event_id AND w.status = 'waitlisted' AND w.seq <= r.seq)
+                  END AS "waitlist_position?"
+           FROM rsvps r JOIN users u ON u.id = r.user_id
+           WHERE r.event_id = $1
+             AND ($2::int IS NULL OR (CASE WHEN r.status = 'going' THEN 0 ELSE 1 END, r.seq) > ($2, $3::bigint))
+           ORDER BY CASE WHEN r.status = 'going' THEN 0 ELSE 1 END, r.seq
+           LIMIT $4"#,
+        event.id,
+        after_rank,
+        after_seq,
+        limit + 1
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(Page::from_rows(rows, limit, |a| {
+        AttendeeCursor(if a.status == RsvpStatus::Going { 0 } else { 1 }, a.seq)
+    }))
+}
