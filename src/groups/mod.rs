@@ -35,8 +35,9 @@ macro_rules! pg_enum {
     ($(#[$doc:meta])* $name:ident, $pg:literal, $field:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, sqlx::Type)]
-        #[sqlx(type_name = $pg, rename_all = "lowercase")]
-        #[serde(rename_all = "lowercase")]
+        // snake_case, like the PostgreSQL labels (`role_changed`); one-word variants are lowercase.
+        #[sqlx(type_name = $pg, rename_all = "snake_case")]
+        #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
         impl $name {
@@ -97,6 +98,16 @@ mod tests {
             "é-group",
         ] {
             assert!(Slug::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn serde_names_are_the_postgres_labels() {
+        for e in MembershipEvent::ALL {
+            assert_eq!(
+                serde_json::to_value(e).ok(),
+                Some(serde_json::Value::from(e.as_str()))
+            );
         }
     }
 

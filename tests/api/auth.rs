@@ -8,7 +8,14 @@ use serde_json::{Value, json};
 use crate::helpers::{JWT_SECRET, PASSWORD, spawn_app, spawn_app_with};
 
 fn fields(body: &Value) -> Vec<String> {
-    body["errors"].as_array().map(|a| a.iter().map(|e| e["field"].as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    body["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -37,11 +44,15 @@ async fn register_then_sign_in_and_read_me() {
     assert_eq!(me["location"], Value::Null);
     assert_eq!(me["memberships"], json!([]));
 
-    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE email = 'ada@example.com'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+    let stored: String =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE email = 'ada@example.com'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
 }
 
 #[tokio::test]
@@ -49,7 +60,11 @@ async fn one_account_per_address_whatever_the_case() {
     let app = spawn_app().await;
     app.register("bo@example.com").await;
     let (status, body) = app
-        .post("/api/v1/auth/register", None, json!({"email": "BO@example.com", "password": PASSWORD, "display_name": "Bo"}))
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": "BO@example.com", "password": PASSWORD, "display_name": "Bo"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
@@ -58,23 +73,65 @@ async fn one_account_per_address_whatever_the_case() {
 async fn bad_registrations_name_the_field_and_write_nothing() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"email": "not-an-email", "password": PASSWORD, "display_name": "X"}), StatusCode::UNPROCESSABLE_ENTITY, "email"),
-        (json!({"email": "a@example.com", "password": "short", "display_name": "X"}), StatusCode::UNPROCESSABLE_ENTITY, "password"),
-        (json!({"email": "a@example.com", "password": "x".repeat(129), "display_name": "X"}), StatusCode::UNPROCESSABLE_ENTITY, "password"),
-        (json!({"email": "a@example.com", "password": PASSWORD, "display_name": "  "}), StatusCode::UNPROCESSABLE_ENTITY, "display_name"),
-        (json!({"email": "a@example.com", "password": PASSWORD, "display_name": "x".repeat(101)}), StatusCode::UNPROCESSABLE_ENTITY, "display_name"),
-        (json!({"email": "a@example.com", "password": PASSWORD}), StatusCode::UNPROCESSABLE_ENTITY, "display_name"),
-        (json!({"password": PASSWORD, "display_name": "X"}), StatusCode::UNPROCESSABLE_ENTITY, "email"),
-        (json!({"email": 42, "password": PASSWORD, "display_name": "X"}), StatusCode::BAD_REQUEST, "email"),
-        (json!({"email": "a@example.com", "password": PASSWORD, "display_name": "X", "location": ["x"]}), StatusCode::BAD_REQUEST, "location"),
+        (
+            json!({"email": "not-an-email", "password": PASSWORD, "display_name": "X"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "email",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "short", "display_name": "X"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "password",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "x".repeat(129), "display_name": "X"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "password",
+        ),
+        (
+            json!({"email": "a@example.com", "password": PASSWORD, "display_name": "  "}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "display_name",
+        ),
+        (
+            json!({"email": "a@example.com", "password": PASSWORD, "display_name": "x".repeat(101)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "display_name",
+        ),
+        (
+            json!({"email": "a@example.com", "password": PASSWORD}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "display_name",
+        ),
+        (
+            json!({"password": PASSWORD, "display_name": "X"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "email",
+        ),
+        (
+            json!({"email": 42, "password": PASSWORD, "display_name": "X"}),
+            StatusCode::BAD_REQUEST,
+            "email",
+        ),
+        (
+            json!({"email": "a@example.com", "password": PASSWORD, "display_name": "X", "location": ["x"]}),
+            StatusCode::BAD_REQUEST,
+            "location",
+        ),
     ];
     for (body, expected, field) in cases {
         let (status, problem) = app.post("/api/v1/auth/register", None, body.clone()).await;
         assert_eq!(status, expected, "{body} -> {problem}");
-        assert!(fields(&problem).contains(&field.to_string()), "{body} -> {problem}");
+        assert!(
+            fields(&problem).contains(&field.to_string()),
+            "{body} -> {problem}"
+        );
         assert_eq!(problem["status"], expected.as_u16());
     }
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&app.pool).await.unwrap();
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(users, 0);
 }
 
@@ -83,17 +140,30 @@ async fn malformed_bodies_are_problems_not_crashes() {
     let app = spawn_app().await;
     let url = format!("{}/api/v1/auth/login", app.base);
     let send = |body: &'static str, content_type: &'static str| {
-        app.client.post(&url).header("content-type", content_type).body(body).send()
+        app.client
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
     };
     let r = send("{\"email\": ", "application/json").await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let r = send("email=a", "application/x-www-form-urlencoded").await.unwrap();
+    let r = send("email=a", "application/x-www-form-urlencoded")
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let r = send("[1,2]", "application/json").await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let huge = "x".repeat(200_000);
-    let r = app.client.post(&url).header("content-type", "application/json").body(format!("{{\"email\":\"{huge}\"}}")).send().await.unwrap();
+    let r = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(format!("{{\"email\":\"{huge}\"}}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
@@ -102,13 +172,22 @@ async fn malformed_bodies_are_problems_not_crashes() {
 async fn registration_can_be_closed_or_limited_to_domains() {
     let closed = spawn_app_with(|s| s.auth.allow_registration = Some(false)).await;
     let (status, _) = closed
-        .post("/api/v1/auth/register", None, json!({"email": "a@example.com", "password": PASSWORD, "display_name": "A"}))
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": "a@example.com", "password": PASSWORD, "display_name": "A"}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let limited = spawn_app_with(|s| s.auth.allowed_email_domains = vec!["corp.example".into()]).await;
+    let limited =
+        spawn_app_with(|s| s.auth.allowed_email_domains = vec!["corp.example".into()]).await;
     let (status, body) = limited
-        .post("/api/v1/auth/register", None, json!({"email": "a@example.com", "password": PASSWORD, "display_name": "A"}))
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": "a@example.com", "password": PASSWORD, "display_name": "A"}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(fields(&body), ["email"]);
@@ -119,8 +198,20 @@ async fn registration_can_be_closed_or_limited_to_domains() {
 async fn wrong_password_and_unknown_email_look_the_same() {
     let app = spawn_app().await;
     app.register("cy@example.com").await;
-    let (s1, b1) = app.post("/api/v1/auth/login", None, json!({"email": "cy@example.com", "password": "wrong password!"})).await;
-    let (s2, b2) = app.post("/api/v1/auth/login", None, json!({"email": "nobody@example.com", "password": "wrong password!"})).await;
+    let (s1, b1) = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "cy@example.com", "password": "wrong password!"}),
+        )
+        .await;
+    let (s2, b2) = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "nobody@example.com", "password": "wrong password!"}),
+        )
+        .await;
     assert_eq!(s1, StatusCode::UNAUTHORIZED);
     assert_eq!(s2, StatusCode::UNAUTHORIZED);
     assert_eq!(b1, b2);
@@ -131,7 +222,13 @@ async fn repeated_failures_are_throttled_in_the_database_and_audited() {
     let app = spawn_app().await; // max_failed_logins = 3 in tests
     let id = app.register("dee@example.com").await;
     for _ in 0..3 {
-        let (status, _) = app.post("/api/v1/auth/login", None, json!({"email": "dee@example.com", "password": "wrong password!"})).await;
+        let (status, _) = app
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": "dee@example.com", "password": "wrong password!"}),
+            )
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     let response = app
@@ -141,21 +238,33 @@ async fn repeated_failures_are_throttled_in_the_database_and_audited() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
-    let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry > 0 && retry <= 900, "{retry}");
-    let (target, details): (Option<String>, Value) =
-        sqlx::query_as("SELECT target, details FROM audit_log WHERE action = 'auth.login_throttled'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+    let (target, details): (Option<String>, Value) = sqlx::query_as(
+        "SELECT target, details FROM audit_log WHERE action = 'auth.login_throttled'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
     assert_eq!(target, Some(id.to_string()));
     assert_eq!(details["failures"], 3);
     // Another email is not affected.
     app.register("eve@example.com").await;
     app.login("eve@example.com").await;
     // When the window has passed, sign-in works again and the count starts afresh.
-    sqlx::query("UPDATE login_failures SET window_started_at = now() - interval '1 hour'").execute(&app.pool).await.unwrap();
+    sqlx::query("UPDATE login_failures SET window_started_at = now() - interval '1 hour'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     app.login("dee@example.com").await;
 }
 
@@ -179,10 +288,18 @@ async fn bad_tokens_are_401() {
     let mut tampered = user.token.clone();
     tampered.replace_range(tampered.len() - 4.., "AAAA");
     let bad = [
-        forge("", claims("belong-api", now + 600), b"another-secret-another-secret-1234"),
+        forge(
+            "",
+            claims("belong-api", now + 600),
+            b"another-secret-another-secret-1234",
+        ),
         forge("", claims("belong-api", now - 120), JWT_SECRET.as_bytes()),
         forge("", claims("someone-else", now + 600), JWT_SECRET.as_bytes()),
-        forge("", json!({"sub": user.id, "iss": "belong", "aud": "belong-api"}), JWT_SECRET.as_bytes()),
+        forge(
+            "",
+            json!({"sub": user.id, "iss": "belong", "aud": "belong-api"}),
+            JWT_SECRET.as_bytes(),
+        ),
         alg_none,
         tampered,
         "garbage".into(),
@@ -193,7 +310,13 @@ async fn bad_tokens_are_401() {
     }
     let (status, _) = app.get("/api/v1/me", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let r = app.client.get(format!("{}/api/v1/me", app.base)).header("authorization", format!("Basic {}", user.token)).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}/api/v1/me", app.base))
+        .header("authorization", format!("Basic {}", user.token))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     // The good one still works.
@@ -206,25 +329,59 @@ async fn refresh_rotates_and_a_spent_token_revokes_its_family() {
     let app = spawn_app().await;
     app.register("gus@example.com").await;
     let first = app.login("gus@example.com").await;
-    let (status, second) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": first["refresh_token"]})).await;
+    let (status, second) = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": first["refresh_token"]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_ne!(second["refresh_token"], first["refresh_token"]);
     let (status, _) = app.get("/api/v1/me", second["access_token"].as_str()).await;
     assert_eq!(status, StatusCode::OK);
 
     // Replaying the spent token: 401, and the family (including the newest token) is revoked.
-    let (status, _) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": first["refresh_token"]})).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": first["refresh_token"]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": second["refresh_token"]})).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": second["refresh_token"]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(app.audit_actions().await.contains(&"auth.refresh_reused".to_string()));
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"auth.refresh_reused".to_string())
+    );
 
     // Another session of the same user is untouched.
     let other = app.login("gus@example.com").await;
-    let (status, _) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": other["refresh_token"]})).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": other["refresh_token"]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
 
-    let (status, _) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": "made-up"})).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": "made-up"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = app.post("/api/v1/auth/refresh", None, json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -236,12 +393,30 @@ async fn logout_ends_the_session() {
     let app = spawn_app().await;
     app.register("hal@example.com").await;
     let pair = app.login("hal@example.com").await;
-    let (status, _) = app.post("/api/v1/auth/logout", None, json!({"refresh_token": pair["refresh_token"]})).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/logout",
+            None,
+            json!({"refresh_token": pair["refresh_token"]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": pair["refresh_token"]})).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": pair["refresh_token"]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Logging out twice, or with an unknown token, is not an error and says nothing.
-    let (status, _) = app.post("/api/v1/auth/logout", None, json!({"refresh_token": "unknown"})).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/logout",
+            None,
+            json!({"refresh_token": "unknown"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
 
@@ -251,12 +426,34 @@ async fn a_deactivated_user_is_locked_out_at_once() {
     let admin = app.admin().await;
     let id = app.register("ivy@example.com").await;
     let pair = app.login("ivy@example.com").await;
-    let (status, _) = app.post(&format!("/api/v1/admin/users/{id}/deactivate"), Some(&admin.token), json!({})).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/admin/users/{id}/deactivate"),
+            Some(&admin.token),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app.get("/api/v1/me", pair["access_token"].as_str()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "the access token stops working on the next request");
-    let (status, _) = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": pair["refresh_token"]})).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the access token stops working on the next request"
+    );
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": pair["refresh_token"]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = app.post("/api/v1/auth/login", None, json!({"email": "ivy@example.com", "password": PASSWORD})).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "ivy@example.com", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -28,7 +28,9 @@ static SERVER: OnceLock<Server> = OnceLock::new();
 fn server() -> &'static Server {
     SERVER.get_or_init(|| {
         let (admin_url, cluster) = match std::env::var("DATABASE_URL") {
-            Ok(url) if !url.is_empty() => (belong::db::with_database(&url, "postgres").unwrap(), None),
+            Ok(url) if !url.is_empty() => {
+                (belong::db::with_database(&url, "postgres").unwrap(), None)
+            }
             _ => {
                 let cluster = EphemeralCluster::start().unwrap_or_else(|e| panic!("{e:#}"));
                 (cluster.url("postgres"), Some(cluster))
@@ -39,17 +41,28 @@ fn server() -> &'static Server {
         let name = template.clone();
         // The template is made on a runtime of its own: each test has its own runtime.
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
-                belong::db::ensure_database(&url, &name, None).await.unwrap();
-                let pool = PgPool::connect(&belong::db::with_database(&url, &name).unwrap()).await.unwrap();
+                belong::db::ensure_database(&url, &name, None)
+                    .await
+                    .unwrap();
+                let pool = PgPool::connect(&belong::db::with_database(&url, &name).unwrap())
+                    .await
+                    .unwrap();
                 belong::db::migrate(&pool).await.unwrap();
                 pool.close().await;
             });
         })
         .join()
         .expect("the template database could not be made");
-        Server { admin_url, template, _cluster: cluster }
+        Server {
+            admin_url,
+            template,
+            _cluster: cluster,
+        }
     })
 }
 
@@ -84,9 +97,14 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let server = server();
     let name = format!("belong_test_{}", Uuid::new_v4().simple());
-    belong::db::ensure_database(&server.admin_url, &name, Some(&server.template)).await.unwrap();
+    belong::db::ensure_database(&server.admin_url, &name, Some(&server.template))
+        .await
+        .unwrap();
     let mut settings = test_settings();
     configure(&mut settings);
+    if std::env::var_os("TEST_LOG").is_some() {
+        belong::telemetry::init(&settings.log);
+    }
     let url = belong::db::with_database(&server.admin_url, &name).unwrap();
     settings.database.url = Some(SecretString::from(url));
     let pool = belong::db::connect(&settings.database).await.unwrap();
@@ -108,7 +126,13 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 impl TestApp {
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -125,10 +149,17 @@ impl TestApp {
             .unwrap_or_default();
         let text = response.text().await.unwrap();
         if status.is_client_error() || status.is_server_error() {
-            assert!(content_type.starts_with("application/problem+json"), "{status} answered as {content_type:?}: {text}");
+            assert!(
+                content_type.starts_with("application/problem+json"),
+                "{status} answered as {content_type:?}: {text}"
+            );
         }
         assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{text}");
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
@@ -166,7 +197,13 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str) -> Value {
-        let (status, body) = self.post("/api/v1/auth/login", None, json!({"email": email, "password": PASSWORD})).await;
+        let (status, body) = self
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
@@ -174,7 +211,11 @@ impl TestApp {
     /// A user written straight to the database with a token minted by the service's own
     /// signer: fast, for tests about what signed-in people may do.
     pub async fn user(&self, name: &str) -> TestUser {
-        let email = format!("{}-{}@example.com", name.to_lowercase().replace(' ', "."), &Uuid::new_v4().simple().to_string()[..6]);
+        let email = format!(
+            "{}-{}@example.com",
+            name.to_lowercase().replace(' ', "."),
+            &Uuid::new_v4().simple().to_string()[..6]
+        );
         let id: Uuid = sqlx::query_scalar(
             "INSERT INTO users (email, password_hash, display_name, department, location)
              VALUES ($1, 'not-a-hash', $2, 'Engineering', 'Lisbon') RETURNING id",
@@ -184,7 +225,11 @@ impl TestApp {
         .fetch_one(&self.pool)
         .await
         .unwrap();
-        TestUser { id, email, token: self.tokens.issue(id).unwrap() }
+        TestUser {
+            id,
+            email,
+            token: self.tokens.issue(id).unwrap(),
+        }
     }
 
     pub async fn grant(&self, user: &TestUser, role: &str) {
@@ -209,6 +254,169 @@ impl TestApp {
     }
 
     pub async fn audit_actions(&self) -> Vec<String> {
-        sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id").fetch_all(&self.pool).await.unwrap()
+        sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+/// One row of `membership_history`, as the tests read it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct HistoryRow {
+    pub event: String,
+    pub actor_id: Option<Uuid>,
+    pub user_id: Uuid,
+    pub group_id: Uuid,
+    pub reason: Option<String>,
+    pub role: String,
+    pub status: String,
+}
+
+/// Groups and memberships through the API, as an admin, a lead or the employee would do it.
+impl TestApp {
+    /// Creates a group as `admin` (`join_policy` is `open` or `approval`).
+    pub async fn create_group(
+        &self,
+        admin: &TestUser,
+        slug: &str,
+        name: &str,
+        join_policy: &str,
+    ) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/v1/groups",
+                Some(&admin.token),
+                json!({
+                    "slug": slug,
+                    "name": name,
+                    "tagline": format!("The {name} tagline"),
+                    "mission": format!("What {name} is for."),
+                    "join_policy": join_policy,
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// `PUT /membership` as `user`; answers the membership (201 or 200 expected).
+    pub async fn join(
+        &self,
+        user: &TestUser,
+        slug: &str,
+        kind: &str,
+        visibility: Option<&str>,
+    ) -> Value {
+        let mut body = json!({ "type": kind });
+        if let Some(visibility) = visibility {
+            body["visibility"] = json!(visibility);
+        }
+        let (status, membership) = self
+            .put(
+                &format!("/api/v1/groups/{slug}/membership"),
+                Some(&user.token),
+                body,
+            )
+            .await;
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::OK,
+            "{status}: {membership}"
+        );
+        membership
+    }
+
+    /// `PATCH /members/{user_id}` as `manager` (a lead or an admin), expecting 200.
+    pub async fn change_member(
+        &self,
+        manager: &TestUser,
+        slug: &str,
+        target: &TestUser,
+        change: Value,
+    ) -> Value {
+        let (status, body) = self
+            .patch(
+                &format!("/api/v1/groups/{slug}/members/{}", target.id),
+                Some(&manager.token),
+                change,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Makes `user` an active lead of the group: they join as a `public` member, and the admin
+    /// approves the request (in an `approval` group) and promotes them.
+    pub async fn make_lead(&self, admin: &TestUser, user: &TestUser, slug: &str) {
+        let membership = self.join(user, slug, "member", Some("public")).await;
+        let change = if membership["status"] == "pending" {
+            json!({"status": "active", "role": "lead"})
+        } else {
+            json!({"role": "lead"})
+        };
+        let led = self.change_member(admin, slug, user, change).await;
+        assert_eq!(led["role"], "lead", "{led}");
+        assert_eq!(led["status"], "active", "{led}");
+    }
+
+    /// Every page of a list, following `next_cursor`; `path` may already have a query string.
+    pub async fn all_pages(&self, path: &str, token: &str, limit: u32) -> Vec<Value> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..1000 {
+            let url = match &cursor {
+                Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
+                None => format!("{path}{sep}limit={limit}"),
+            };
+            let (status, page) = self.get(&url, Some(token)).await;
+            assert_eq!(status, StatusCode::OK, "{url}: {page}");
+            let got = page["items"].as_array().unwrap();
+            assert!(got.len() <= limit as usize, "{url}: {page}");
+            items.extend(got.iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => {
+                    assert_eq!(got.len(), limit as usize, "only a full page has a next one");
+                    cursor = Some(next.to_string());
+                }
+                None => return items,
+            }
+        }
+        panic!("{path}: the pages never end");
+    }
+
+    /// The user ids on a group's roster as `token` sees it (every page).
+    pub async fn roster_ids(&self, slug: &str, token: &str) -> Vec<Uuid> {
+        self.all_pages(&format!("/api/v1/groups/{slug}/members"), token, 100)
+            .await
+            .iter()
+            .map(|e| e["user_id"].as_str().unwrap().parse().unwrap())
+            .collect()
+    }
+
+    /// A group's membership history, oldest first (in the order it was appended).
+    pub async fn history(&self, slug: &str) -> Vec<HistoryRow> {
+        sqlx::query_as(
+            "SELECT h.event::text AS event, h.actor_id, h.user_id, h.group_id, h.reason,
+                    h.role::text AS role, h.status::text AS status
+             FROM membership_history h JOIN groups g ON g.id = h.group_id
+             WHERE g.slug = $1 ORDER BY h.id",
+        )
+        .bind(slug)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    /// The user ids with a current membership of the group, in the database.
+    pub async fn membership_rows(&self, slug: &str) -> Vec<Uuid> {
+        sqlx::query_scalar(
+            "SELECT m.user_id FROM memberships m JOIN groups g ON g.id = m.group_id
+             WHERE g.slug = $1 ORDER BY m.user_id",
+        )
+        .bind(slug)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
     }
 }

@@ -13,10 +13,29 @@ async fn health_readiness_and_metrics() {
     let (status, _) = app.get("/readyz", None).await;
     assert_eq!(status, StatusCode::OK);
     let (_, _) = app.get("/api/v1/me", None).await;
-    let text = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains(r#"belong_http_requests_total{method="GET",route="/api/v1/me",status="401"} 1"#), "{text}");
-    assert!(text.contains("belong_http_request_duration_seconds_bucket"), "{text}");
-    assert!(text.contains("belong_db_pool_connections{state=\"idle\"}"), "{text}");
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"belong_http_requests_total{method="GET",route="/api/v1/me",status="401"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("belong_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains("belong_db_pool_connections{state=\"idle\"}"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -24,7 +43,11 @@ async fn readyz_is_503_when_the_database_is_gone() {
     let mut settings = test_settings();
     settings.database.acquire_timeout_ms = 300;
     // Nothing listens on this port: the pool can never connect.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let pool = belong::db::pool_options(&settings.database)
         .connect_lazy(&format!("postgres://postgres@127.0.0.1:{port}/none"))
         .unwrap();
@@ -51,11 +74,22 @@ async fn readyz_is_503_when_the_database_is_gone() {
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems_with_request_ids() {
     let app = spawn_app().await;
-    let r = app.client.get(format!("{}/no/such/route", app.base)).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}/no/such/route", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     assert!(!r.headers()["x-request-id"].is_empty());
-    let r = app.client.delete(format!("{}/healthz", app.base)).header("x-request-id", "abc-123").send().await.unwrap();
+    let r = app
+        .client
+        .delete(format!("{}/healthz", app.base))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.headers()["x-request-id"], "abc-123");
     let body: serde_json::Value = r.json().await.unwrap();
@@ -94,9 +128,17 @@ async fn the_openapi_document_describes_every_route() {
         ("/readyz", "get"),
         ("/metrics", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not documented"
+        );
     }
-    let r = app.client.get(format!("{}/api/docs", app.base)).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}/api/docs", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("openapi"));
 }
@@ -110,7 +152,11 @@ async fn shutdown_lets_requests_in_flight_finish() {
     let url = format!("{}/api/v1/auth/login", app.base);
     let (_, _) = app.get("/healthz", None).await; // an open keep-alive connection
     let in_flight = tokio::spawn(async move {
-        client.post(url).json(&json!({"email": "slow@example.com", "password": crate::helpers::PASSWORD})).send().await
+        client
+            .post(url)
+            .json(&json!({"email": "slow@example.com", "password": crate::helpers::PASSWORD}))
+            .send()
+            .await
     });
     tokio::time::sleep(std::time::Duration::from_millis(15)).await;
     drop(app); // drops the shutdown sender: graceful shutdown begins
