@@ -29,8 +29,21 @@ enum Command {
     /// Load data.
     Seed {
         /// The demo groups and accounts (idempotent).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "synthetic")]
         demo: bool,
+        /// A synthetic organisation for benchmarks (see docs/performance.md): employees
+        /// synthetic-NNNNNN@synthetic.example, password "belong-synthetic-password".
+        #[arg(long)]
+        synthetic: bool,
+        /// With --synthetic: how many employees.
+        #[arg(long, default_value_t = 50_000)]
+        employees: u32,
+        /// With --synthetic: how many groups.
+        #[arg(long, default_value_t = 100)]
+        groups: u32,
+        /// With --synthetic: how many memberships (at most employees x groups).
+        #[arg(long, default_value_t = 200_000)]
+        memberships: u64,
     },
     /// Administration from the command line.
     Admin {
@@ -93,12 +106,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Seed { demo } => {
-            anyhow::ensure!(demo, "say what to load: `belong seed --demo`");
+        Command::Seed {
+            demo,
+            synthetic,
+            employees,
+            groups,
+            memberships,
+        } => {
+            anyhow::ensure!(
+                demo || synthetic,
+                "say what to load: `belong seed --demo` or `belong seed --synthetic`"
+            );
             let pool = db::connect(&settings.database).await?;
             db::migrate(&pool).await?;
-            seed::demo(&pool, &Hasher::new(settings.max_concurrent_hashes())?).await?;
-            println!("demo data loaded");
+            let hasher = Hasher::new(settings.max_concurrent_hashes())?;
+            if synthetic {
+                let size = seed::synthetic::Size {
+                    employees,
+                    groups,
+                    memberships,
+                };
+                report_synthetic(seed::synthetic::load(&pool, &hasher, size).await?);
+            } else {
+                seed::demo(&pool, &hasher).await?;
+                println!("demo data loaded");
+            }
             Ok(())
         }
         Command::Admin {
@@ -139,6 +171,30 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     app.serve(shutdown_signal()).await?;
     pool.close().await;
     Ok(())
+}
+
+fn report_synthetic(outcome: seed::synthetic::Outcome) {
+    use seed::synthetic::{EMAIL_DOMAIN, Outcome, SYNTHETIC_PASSWORD, email};
+    match outcome {
+        Outcome::Loaded { size, elapsed } => println!(
+            "synthetic organisation loaded in {:.1} s: {} employees ({} to {}), {} groups, \
+             {} memberships; every employee's password is {SYNTHETIC_PASSWORD:?}",
+            elapsed.as_secs_f64(),
+            size.employees,
+            email(1),
+            email(size.employees),
+            size.groups,
+            size.memberships
+        ),
+        Outcome::AlreadyLoaded {
+            employees,
+            groups,
+            memberships,
+        } => println!(
+            "the synthetic organisation is already loaded ({employees} employees @{EMAIL_DOMAIN}, \
+             {groups} groups, {memberships} memberships now); nothing to do"
+        ),
+    }
 }
 
 async fn create_admin(settings: &Settings, email: &str, display_name: &str) -> anyhow::Result<()> {

@@ -1,5 +1,8 @@
 //! Demo data: ten groups and a small organisation, so every screen has something to show.
-//! Loading it twice changes nothing.
+//! Loading it twice changes nothing. A synthetic organisation for benchmarks is in
+//! [`synthetic`].
+
+pub mod synthetic;
 
 use anyhow::Context;
 use secrecy::SecretString;
