@@ -420,3 +420,13 @@ impl TestApp {
         .unwrap()
     }
 }
+
+/// The URL of a new, empty database on the test server (not migrated).
+pub async fn empty_database() -> String {
+    let server = server();
+    let name = format!("belong_empty_{}", Uuid::new_v4().simple());
+    belong::db::ensure_database(&server.admin_url, &name, None)
+        .await
+        .unwrap();
+    belong::db::with_database(&server.admin_url, &name).unwrap()
+}

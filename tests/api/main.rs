@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod cli;
 mod events;
 mod groups;
 mod helpers;

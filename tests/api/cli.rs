@@ -1,0 +1,201 @@
+//! The `belong` command line, run as a real process.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{empty_database, spawn_app};
+
+fn belong(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_belong"));
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("BELONG_ENV")
+        .env("BELONG__LOG__FILTER", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test]
+async fn migrate_admin_create_and_seed() {
+    let url = empty_database().await;
+    let env = [("DATABASE_URL", url.as_str())];
+    let out = belong(&["migrate"], &env, "");
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = belong(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "Root@Example.com",
+            "--display-name",
+            "Root",
+        ],
+        &env,
+        "short\n",
+    );
+    assert!(!out.status.success(), "a short password is refused");
+    assert!(text(&out).contains("at least 12"), "{}", text(&out));
+    let out = belong(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "Root@Example.com",
+            "--display-name",
+            "Root",
+        ],
+        &env,
+        "a long enough password\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !text(&out).contains("a long enough password"),
+        "the password is never echoed"
+    );
+
+    let out = belong(&["seed", "--demo"], &env, "");
+    assert!(out.status.success(), "{}", text(&out));
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let before = (
+        count("SELECT count(*) FROM users").await,
+        count("SELECT count(*) FROM memberships").await,
+        count("SELECT count(*) FROM membership_history").await,
+    );
+    assert_eq!(count("SELECT count(*) FROM groups").await, 10);
+    let out = belong(&["seed", "--demo"], &env, "");
+    assert!(out.status.success(), "{}", text(&out));
+    let after = (
+        count("SELECT count(*) FROM users").await,
+        count("SELECT count(*) FROM memberships").await,
+        count("SELECT count(*) FROM membership_history").await,
+    );
+    assert_eq!(before, after, "seeding twice changes nothing");
+    let admins: i64 = sqlx::query_scalar("SELECT count(*) FROM user_roles r JOIN users u ON u.id = r.user_id WHERE r.role = 'admin' AND u.email = 'root@example.com'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(admins, 1);
+    // Every visibility and type is represented in the demo data.
+    assert_eq!(
+        count("SELECT count(DISTINCT (type, visibility)) FROM memberships").await,
+        6
+    );
+    assert!(count("SELECT count(*) FROM memberships WHERE status = 'pending'").await > 0);
+    assert!(count("SELECT count(*) FROM memberships WHERE role = 'lead'").await > 3);
+}
+
+#[tokio::test]
+async fn the_bootstrapped_admin_can_sign_in() {
+    let app = spawn_app().await;
+    let url: String = sqlx::query_scalar("SELECT 'postgres://postgres@' || host(inet_server_addr()) || ':' || inet_server_port() || '/' || current_database()")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let out = belong(
+        &[
+            "admin",
+            "create",
+            "--email",
+            "boss@example.com",
+            "--display-name",
+            "Boss",
+        ],
+        &[("DATABASE_URL", &url)],
+        "correct horse battery staple\n",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let pair = app.login("boss@example.com").await;
+    let (status, _) = app
+        .get("/api/v1/admin/users", pair["access_token"].as_str())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&"user.admin_bootstrapped".to_string())
+    );
+}
+
+#[test]
+fn production_refuses_to_start_without_a_signing_secret() {
+    let out = belong(
+        &["migrate"],
+        &[
+            ("BELONG_ENV", "production"),
+            ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+        ],
+        "",
+    );
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(said.contains("BELONG__AUTH__JWT_SECRET"), "{said}");
+    let out = belong(
+        &["migrate"],
+        &[
+            ("BELONG_ENV", "production"),
+            ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+            ("BELONG__AUTH__JWT_SECRET", "too-short"),
+        ],
+        "",
+    );
+    assert!(text(&out).contains("too short"), "{}", text(&out));
+    assert!(
+        !text(&out).contains("too-short"),
+        "the secret itself is never printed"
+    );
+}
+
+#[test]
+fn without_database_url_a_private_cluster_is_made_then_reused() {
+    let dir = std::env::temp_dir().join(format!("belong-cli-{}", uuid::Uuid::new_v4().simple()));
+    let dir_str = dir.to_str().unwrap().to_string();
+    let env = [("BELONG__DATABASE__DATA_DIR", dir_str.as_str())];
+    let out = belong(&["migrate"], &env, "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(dir.join("postgres/PG_VERSION").is_file());
+    let port = std::fs::read_to_string(dir.join("postgres/belong.port")).unwrap();
+    // The cluster was stopped when the command ended, and the next run reuses its data.
+    assert!(
+        !dir.join("postgres/postmaster.pid").exists(),
+        "stopped cleanly"
+    );
+    let out = belong(&["migrate"], &env, "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("postgres/belong.port")).unwrap(),
+        port
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
