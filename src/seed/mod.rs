@@ -268,7 +268,7 @@ pub async fn demo(pool: &PgPool, hasher: &Hasher) -> anyhow::Result<()> {
                 kind,
                 role,
                 status,
-                visibilities[(i + k) % visibilities.len()],
+                visibilities[(i / 2 + k) % visibilities.len()],
             ));
         }
     }
