@@ -43,17 +43,30 @@ async fn cast(app: &TestApp) -> Cast {
     app.make_lead(&admin, &other_lead, "vets").await;
     let member = app.user("Mo Member").await;
     app.join(&member, "pride", "member", None).await;
-    app.change_member(&lead, "pride", &member, json!({"status": "active"})).await;
+    app.change_member(&lead, "pride", &member, json!({"status": "active"}))
+        .await;
     let ally = app.user("Al Ally").await;
     app.join(&ally, "pride", "ally", None).await;
-    app.change_member(&lead, "pride", &ally, json!({"status": "active"})).await;
+    app.change_member(&lead, "pride", &ally, json!({"status": "active"}))
+        .await;
     let pending = app.user("Pat Pending").await;
     app.join(&pending, "pride", "member", None).await;
-    Cast { admin, lead, other_lead, member, ally, pending, employee: app.user("Em Ployee").await, hr: app.hr().await }
+    Cast {
+        admin,
+        lead,
+        other_lead,
+        member,
+        ally,
+        pending,
+        employee: app.user("Em Ployee").await,
+        hr: app.hr().await,
+    }
 }
 
 async fn create(app: &TestApp, token: &str, slug: &str, body: Value) -> Value {
-    let (status, event) = app.post(&format!("/api/v1/groups/{slug}/events"), Some(token), body).await;
+    let (status, event) = app
+        .post(&format!("/api/v1/groups/{slug}/events"), Some(token), body)
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{event}");
     event
 }
@@ -63,10 +76,25 @@ async fn who_may_post_edit_cancel_and_see_attendees() {
     let app = spawn_app().await;
     let c = cast(&app).await;
     let body = event_body("Coffee", Some(5), "everyone");
-    let (status, _) = app.post("/api/v1/groups/pride/events", None, body.clone()).await;
+    let (status, _) = app
+        .post("/api/v1/groups/pride/events", None, body.clone())
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    for who in [&c.other_lead, &c.member, &c.ally, &c.pending, &c.employee, &c.hr] {
-        let (status, _) = app.post("/api/v1/groups/pride/events", Some(&who.token), body.clone()).await;
+    for who in [
+        &c.other_lead,
+        &c.member,
+        &c.ally,
+        &c.pending,
+        &c.employee,
+        &c.hr,
+    ] {
+        let (status, _) = app
+            .post(
+                "/api/v1/groups/pride/events",
+                Some(&who.token),
+                body.clone(),
+            )
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
     let event = create(&app, &c.lead.token, "pride", body.clone()).await;
@@ -75,23 +103,60 @@ async fn who_may_post_edit_cancel_and_see_attendees() {
     assert_eq!(event["group_slug"], "pride");
     let id = event["id"].as_str().unwrap();
     for who in [&c.other_lead, &c.member, &c.ally, &c.employee, &c.hr] {
-        let (status, _) = app.patch(&format!("/api/v1/events/{id}"), Some(&who.token), json!({"title": "Mine now"})).await;
+        let (status, _) = app
+            .patch(
+                &format!("/api/v1/events/{id}"),
+                Some(&who.token),
+                json!({"title": "Mine now"}),
+            )
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        let (status, _) = app.post(&format!("/api/v1/events/{id}/cancel"), Some(&who.token), json!({})).await;
+        let (status, _) = app
+            .post(
+                &format!("/api/v1/events/{id}/cancel"),
+                Some(&who.token),
+                json!({}),
+            )
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        let (status, _) = app.get(&format!("/api/v1/events/{id}/attendees"), Some(&who.token)).await;
+        let (status, _) = app
+            .get(&format!("/api/v1/events/{id}/attendees"), Some(&who.token))
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
-    let (status, edited) = app.patch(&format!("/api/v1/events/{id}"), Some(&c.lead.token), json!({"title": "Tea"})).await;
+    let (status, edited) = app
+        .patch(
+            &format!("/api/v1/events/{id}"),
+            Some(&c.lead.token),
+            json!({"title": "Tea"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((edited["title"].as_str(), edited["sequence"].as_i64()), (Some("Tea"), Some(1)));
-    let (status, _) = app.patch(&format!("/api/v1/events/{id}"), Some(&c.admin.token), json!({"location": null})).await;
+    assert_eq!(
+        (edited["title"].as_str(), edited["sequence"].as_i64()),
+        (Some("Tea"), Some(1))
+    );
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/events/{id}"),
+            Some(&c.admin.token),
+            json!({"location": null}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     for who in [&c.lead, &c.admin] {
-        let (status, _) = app.get(&format!("/api/v1/events/{id}/attendees"), Some(&who.token)).await;
+        let (status, _) = app
+            .get(&format!("/api/v1/events/{id}/attendees"), Some(&who.token))
+            .await;
         assert_eq!(status, StatusCode::OK);
     }
-    let (status, cancelled) = app.post(&format!("/api/v1/events/{id}/cancel"), Some(&c.lead.token), json!({})).await;
+    let (status, cancelled) = app
+        .post(
+            &format!("/api/v1/events/{id}/cancel"),
+            Some(&c.lead.token),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(cancelled["cancelled"], true);
     let (status, _) = app.get(&format!("/api/v1/events/{id}"), None).await;
@@ -102,22 +167,71 @@ async fn who_may_post_edit_cancel_and_see_attendees() {
 async fn members_events_exist_only_for_members_leads_and_admins() {
     let app = spawn_app().await;
     let c = cast(&app).await;
-    let event = create(&app, &c.lead.token, "pride", event_body("Members' circle", None, "members")).await;
+    let event = create(
+        &app,
+        &c.lead.token,
+        "pride",
+        event_body("Members' circle", None, "members"),
+    )
+    .await;
     let id = event["id"].as_str().unwrap();
-    let open = create(&app, &c.lead.token, "pride", event_body("Open evening", None, "everyone")).await;
+    let open = create(
+        &app,
+        &c.lead.token,
+        "pride",
+        event_body("Open evening", None, "everyone"),
+    )
+    .await;
     for (who, sees) in [
-        (&c.member, true), (&c.ally, true), (&c.lead, true), (&c.admin, true),
-        (&c.pending, false), (&c.employee, false), (&c.hr, false), (&c.other_lead, false),
+        (&c.member, true),
+        (&c.ally, true),
+        (&c.lead, true),
+        (&c.admin, true),
+        (&c.pending, false),
+        (&c.employee, false),
+        (&c.hr, false),
+        (&c.other_lead, false),
     ] {
-        let (status, _) = app.get(&format!("/api/v1/events/{id}"), Some(&who.token)).await;
-        assert_eq!(status, if sees { StatusCode::OK } else { StatusCode::NOT_FOUND });
-        let (status, _) = app.get(&format!("/api/v1/events/{id}/ics"), Some(&who.token)).await;
-        assert_eq!(status, if sees { StatusCode::OK } else { StatusCode::NOT_FOUND });
-        let (_, list) = app.get("/api/v1/groups/pride/events", Some(&who.token)).await;
-        let titles: Vec<&str> = list["items"].as_array().unwrap().iter().map(|e| e["title"].as_str().unwrap()).collect();
+        let (status, _) = app
+            .get(&format!("/api/v1/events/{id}"), Some(&who.token))
+            .await;
+        assert_eq!(
+            status,
+            if sees {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            }
+        );
+        let (status, _) = app
+            .get(&format!("/api/v1/events/{id}/ics"), Some(&who.token))
+            .await;
+        assert_eq!(
+            status,
+            if sees {
+                StatusCode::OK
+            } else {
+                StatusCode::NOT_FOUND
+            }
+        );
+        let (_, list) = app
+            .get("/api/v1/groups/pride/events", Some(&who.token))
+            .await;
+        let titles: Vec<&str> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["title"].as_str().unwrap())
+            .collect();
         assert_eq!(titles.contains(&"Members' circle"), sees, "{titles:?}");
         assert!(titles.contains(&"Open evening"));
-        let (status, _) = app.put(&format!("/api/v1/events/{id}/rsvp"), Some(&who.token), json!({})).await;
+        let (status, _) = app
+            .put(
+                &format!("/api/v1/events/{id}/rsvp"),
+                Some(&who.token),
+                json!({}),
+            )
+            .await;
         let expected = match (sees, who.id == c.admin.id || who.id == c.lead.id) {
             (false, _) => StatusCode::NOT_FOUND,
             (true, true) if who.id == c.admin.id => StatusCode::FORBIDDEN, // an admin who is not a member
@@ -126,7 +240,13 @@ async fn members_events_exist_only_for_members_leads_and_admins() {
         assert_eq!(status, expected);
     }
     // An `everyone` event takes anyone's RSVP.
-    let (status, answer) = app.put(&format!("/api/v1/events/{}/rsvp", open["id"].as_str().unwrap()), Some(&c.employee.token), json!({})).await;
+    let (status, answer) = app
+        .put(
+            &format!("/api/v1/events/{}/rsvp", open["id"].as_str().unwrap()),
+            Some(&c.employee.token),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["status"], "going");
 }
@@ -137,51 +257,131 @@ async fn bad_events_are_refused_naming_the_field() {
     let c = cast(&app).await;
     let cases = [
         (json!({"starts_at": later(1), "ends_at": later(2)}), "title"),
-        (json!({"title": "x", "starts_at": later(3), "ends_at": later(2)}), "ends_at"),
-        (json!({"title": "x", "starts_at": later(-3), "ends_at": later(2)}), "starts_at"),
-        (json!({"title": "x", "starts_at": "tomorrow", "ends_at": later(2)}), "starts_at"),
-        (json!({"title": "x", "starts_at": later(1), "ends_at": later(2), "capacity": 0}), "capacity"),
-        (json!({"title": "x", "starts_at": later(1), "ends_at": later(2), "capacity": -4}), "capacity"),
-        (json!({"title": "x", "starts_at": later(1), "ends_at": later(2), "online_url": "javascript:alert(1)"}), "online_url"),
-        (json!({"title": "x", "starts_at": later(1), "ends_at": later(2), "audience": "friends"}), "audience"),
-        (json!({"title": "x".repeat(201), "starts_at": later(1), "ends_at": later(2)}), "title"),
+        (
+            json!({"title": "x", "starts_at": later(3), "ends_at": later(2)}),
+            "ends_at",
+        ),
+        (
+            json!({"title": "x", "starts_at": later(-3), "ends_at": later(2)}),
+            "starts_at",
+        ),
+        (
+            json!({"title": "x", "starts_at": "tomorrow", "ends_at": later(2)}),
+            "starts_at",
+        ),
+        (
+            json!({"title": "x", "starts_at": later(1), "ends_at": later(2), "capacity": 0}),
+            "capacity",
+        ),
+        (
+            json!({"title": "x", "starts_at": later(1), "ends_at": later(2), "capacity": -4}),
+            "capacity",
+        ),
+        (
+            json!({"title": "x", "starts_at": later(1), "ends_at": later(2), "online_url": "javascript:alert(1)"}),
+            "online_url",
+        ),
+        (
+            json!({"title": "x", "starts_at": later(1), "ends_at": later(2), "audience": "friends"}),
+            "audience",
+        ),
+        (
+            json!({"title": "x".repeat(201), "starts_at": later(1), "ends_at": later(2)}),
+            "title",
+        ),
     ];
     for (body, field) in cases {
-        let (status, problem) = app.post("/api/v1/groups/pride/events", Some(&c.lead.token), body.clone()).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {problem}");
-        assert!(problem["errors"].as_array().unwrap().iter().any(|e| e["field"] == field), "{body}: {problem}");
+        let (status, problem) = app
+            .post(
+                "/api/v1/groups/pride/events",
+                Some(&c.lead.token),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {problem}"
+        );
+        assert!(
+            problem["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field),
+            "{body}: {problem}"
+        );
     }
-    let (status, _) = app.post("/api/v1/groups/pride/events", Some(&c.lead.token), json!({"title": "x", "starts_at": later(1), "ends_at": later(2), "capacity": "ten"})).await;
+    let (status, _) = app
+        .post(
+            "/api/v1/groups/pride/events",
+            Some(&c.lead.token),
+            json!({"title": "x", "starts_at": later(1), "ends_at": later(2), "capacity": "ten"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&app.pool).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(count, 0);
-    for bad in ["/api/v1/events/not-a-uuid", &format!("/api/v1/events/{}", Uuid::new_v4())] {
+    for bad in [
+        "/api/v1/events/not-a-uuid",
+        &format!("/api/v1/events/{}", Uuid::new_v4()),
+    ] {
         let (status, _) = app.get(bad, Some(&c.member.token)).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
-    let (status, _) = app.get("/api/v1/groups/pride/events?from=someday", Some(&c.member.token)).await;
+    let (status, _) = app
+        .get(
+            "/api/v1/groups/pride/events?from=someday",
+            Some(&c.member.token),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, body) = app.get("/api/v1/groups/pride/events?from=2026-05-02&to=2026-05-01", Some(&c.member.token)).await;
+    let (status, body) = app
+        .get(
+            "/api/v1/groups/pride/events?from=2026-05-02&to=2026-05-01",
+            Some(&c.member.token),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["errors"][0]["field"], "to");
 }
 
 async fn rsvp(app: &TestApp, user: &TestUser, id: &str) -> Value {
-    let (status, answer) = app.put(&format!("/api/v1/events/{id}/rsvp"), Some(&user.token), json!({})).await;
+    let (status, answer) = app
+        .put(
+            &format!("/api/v1/events/{id}/rsvp"),
+            Some(&user.token),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer
 }
 
 async fn my_rsvp(app: &TestApp, user: &TestUser, id: &str) -> (Value, Value) {
-    let (_, event) = app.get(&format!("/api/v1/events/{id}"), Some(&user.token)).await;
-    (event["my_rsvp"].clone(), event["my_waitlist_position"].clone())
+    let (_, event) = app
+        .get(&format!("/api/v1/events/{id}"), Some(&user.token))
+        .await;
+    (
+        event["my_rsvp"].clone(),
+        event["my_waitlist_position"].clone(),
+    )
 }
 
 #[tokio::test]
 async fn the_waitlist_fills_and_moves_in_order() {
     let app = spawn_app().await;
     let c = cast(&app).await;
-    let event = create(&app, &c.lead.token, "pride", event_body("Workshop", Some(2), "everyone")).await;
+    let event = create(
+        &app,
+        &c.lead.token,
+        "pride",
+        event_body("Workshop", Some(2), "everyone"),
+    )
+    .await;
     let id = event["id"].as_str().unwrap().to_string();
     let mut people = Vec::new();
     for i in 0..5 {
@@ -194,66 +394,204 @@ async fn the_waitlist_fills_and_moves_in_order() {
         }
         v
     };
-    let statuses: Vec<(&str, Option<i64>)> = answers.iter().map(|a| (a["status"].as_str().unwrap(), a["waitlist_position"].as_i64())).collect();
-    assert_eq!(statuses, [("going", None), ("going", None), ("waitlisted", Some(1)), ("waitlisted", Some(2)), ("waitlisted", Some(3))]);
-    assert_eq!(rsvp(&app, &people[3], &id).await["waitlist_position"], 2, "asking again answers the same");
+    let statuses: Vec<(&str, Option<i64>)> = answers
+        .iter()
+        .map(|a| {
+            (
+                a["status"].as_str().unwrap(),
+                a["waitlist_position"].as_i64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("going", None),
+            ("going", None),
+            ("waitlisted", Some(1)),
+            ("waitlisted", Some(2)),
+            ("waitlisted", Some(3))
+        ]
+    );
+    assert_eq!(
+        rsvp(&app, &people[3], &id).await["waitlist_position"],
+        2,
+        "asking again answers the same"
+    );
 
     // The first going cancels: the first waitlisted goes, the rest move up.
-    let (status, _) = app.delete(&format!("/api/v1/events/{id}/rsvp"), Some(&people[0].token)).await;
+    let (status, _) = app
+        .delete(&format!("/api/v1/events/{id}/rsvp"), Some(&people[0].token))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(my_rsvp(&app, &people[2], &id).await, (json!("going"), Value::Null));
-    assert_eq!(my_rsvp(&app, &people[3], &id).await, (json!("waitlisted"), json!(1)));
+    assert_eq!(
+        my_rsvp(&app, &people[2], &id).await,
+        (json!("going"), Value::Null)
+    );
+    assert_eq!(
+        my_rsvp(&app, &people[3], &id).await,
+        (json!("waitlisted"), json!(1))
+    );
     // Cancelling without an RSVP is not an error; a waitlisted cancellation promotes nobody.
-    let (status, _) = app.delete(&format!("/api/v1/events/{id}/rsvp"), Some(&people[0].token)).await;
+    let (status, _) = app
+        .delete(&format!("/api/v1/events/{id}/rsvp"), Some(&people[0].token))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     // Lowering the capacity below those going: 409; raising it promotes in order.
-    let (status, _) = app.patch(&format!("/api/v1/events/{id}"), Some(&c.lead.token), json!({"capacity": 1})).await;
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/events/{id}"),
+            Some(&c.lead.token),
+            json!({"capacity": 1}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (status, event) = app.patch(&format!("/api/v1/events/{id}"), Some(&c.lead.token), json!({"capacity": 3})).await;
+    let (status, event) = app
+        .patch(
+            &format!("/api/v1/events/{id}"),
+            Some(&c.lead.token),
+            json!({"capacity": 3}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((event["going_count"].as_i64(), event["waitlist_count"].as_i64()), (Some(3), Some(1)));
+    assert_eq!(
+        (
+            event["going_count"].as_i64(),
+            event["waitlist_count"].as_i64()
+        ),
+        (Some(3), Some(1))
+    );
     assert_eq!(my_rsvp(&app, &people[3], &id).await.0, "going");
-    assert_eq!(my_rsvp(&app, &people[4], &id).await, (json!("waitlisted"), json!(1)));
-    let (status, event) = app.patch(&format!("/api/v1/events/{id}"), Some(&c.lead.token), json!({"capacity": null})).await;
+    assert_eq!(
+        my_rsvp(&app, &people[4], &id).await,
+        (json!("waitlisted"), json!(1))
+    );
+    let (status, event) = app
+        .patch(
+            &format!("/api/v1/events/{id}"),
+            Some(&c.lead.token),
+            json!({"capacity": null}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!((event["going_count"].as_i64(), event["waitlist_count"].as_i64()), (Some(4), Some(0)));
+    assert_eq!(
+        (
+            event["going_count"].as_i64(),
+            event["waitlist_count"].as_i64()
+        ),
+        (Some(4), Some(0))
+    );
 
-    let (_, attendees) = app.get(&format!("/api/v1/events/{id}/attendees"), Some(&c.lead.token)).await;
+    let (_, attendees) = app
+        .get(
+            &format!("/api/v1/events/{id}/attendees"),
+            Some(&c.lead.token),
+        )
+        .await;
     let items = attendees["items"].as_array().unwrap();
     assert_eq!(items.len(), 4);
-    assert!(items.iter().all(|a| a["email"].is_string() && a["status"] == "going"));
+    assert!(
+        items
+            .iter()
+            .all(|a| a["email"].is_string() && a["status"] == "going")
+    );
 }
 
 #[tokio::test]
 async fn cancelled_and_past_events_take_no_rsvps() {
     let app = spawn_app().await;
     let c = cast(&app).await;
-    let event = create(&app, &c.lead.token, "pride", event_body("Picnic", Some(10), "everyone")).await;
+    let event = create(
+        &app,
+        &c.lead.token,
+        "pride",
+        event_body("Picnic", Some(10), "everyone"),
+    )
+    .await;
     let id = event["id"].as_str().unwrap().to_string();
     rsvp(&app, &c.member, &id).await;
-    app.post(&format!("/api/v1/events/{id}/cancel"), Some(&c.lead.token), json!({})).await;
-    let (status, _) = app.put(&format!("/api/v1/events/{id}/rsvp"), Some(&c.ally.token), json!({})).await;
+    app.post(
+        &format!("/api/v1/events/{id}/cancel"),
+        Some(&c.lead.token),
+        json!({}),
+    )
+    .await;
+    let (status, _) = app
+        .put(
+            &format!("/api/v1/events/{id}/rsvp"),
+            Some(&c.ally.token),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (status, _) = app.delete(&format!("/api/v1/events/{id}/rsvp"), Some(&c.member.token)).await;
-    assert_eq!(status, StatusCode::CONFLICT, "a cancelled event keeps its RSVPs");
-    let (_, detail) = app.get(&format!("/api/v1/events/{id}"), Some(&c.member.token)).await;
-    assert_eq!((detail["cancelled"].as_bool(), detail["going_count"].as_i64()), (Some(true), Some(1)));
-    let (status, _) = app.patch(&format!("/api/v1/events/{id}"), Some(&c.lead.token), json!({"title": "Back on"})).await;
+    let (status, _) = app
+        .delete(&format!("/api/v1/events/{id}/rsvp"), Some(&c.member.token))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a cancelled event keeps its RSVPs"
+    );
+    let (_, detail) = app
+        .get(&format!("/api/v1/events/{id}"), Some(&c.member.token))
+        .await;
+    assert_eq!(
+        (
+            detail["cancelled"].as_bool(),
+            detail["going_count"].as_i64()
+        ),
+        (Some(true), Some(1))
+    );
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/events/{id}"),
+            Some(&c.lead.token),
+            json!({"title": "Back on"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
 
-    let past = create(&app, &c.lead.token, "pride", event_body("Yesterday", None, "everyone")).await;
+    let past = create(
+        &app,
+        &c.lead.token,
+        "pride",
+        event_body("Yesterday", None, "everyone"),
+    )
+    .await;
     sqlx::query("UPDATE events SET starts_at = now() - interval '2 days', ends_at = now() - interval '1 day' WHERE id = $1")
         .bind(past["id"].as_str().unwrap().parse::<Uuid>().unwrap())
         .execute(&app.pool)
         .await
         .unwrap();
-    let (status, _) = app.put(&format!("/api/v1/events/{}/rsvp", past["id"].as_str().unwrap()), Some(&c.member.token), json!({})).await;
+    let (status, _) = app
+        .put(
+            &format!("/api/v1/events/{}/rsvp", past["id"].as_str().unwrap()),
+            Some(&c.member.token),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let (_, upcoming) = app.get("/api/v1/groups/pride/events", Some(&c.member.token)).await;
-    assert_eq!(upcoming["items"].as_array().unwrap().len(), 1, "past events are not upcoming");
-    let (_, all) = app.get("/api/v1/groups/pride/events?from=2020-01-01", Some(&c.member.token)).await;
-    let titles: Vec<&str> = all["items"].as_array().unwrap().iter().map(|e| e["title"].as_str().unwrap()).collect();
+    let (_, upcoming) = app
+        .get("/api/v1/groups/pride/events", Some(&c.member.token))
+        .await;
+    assert_eq!(
+        upcoming["items"].as_array().unwrap().len(),
+        1,
+        "past events are not upcoming"
+    );
+    let (_, all) = app
+        .get(
+            "/api/v1/groups/pride/events?from=2020-01-01",
+            Some(&c.member.token),
+        )
+        .await;
+    let titles: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["title"].as_str().unwrap())
+        .collect();
     assert_eq!(titles, ["Yesterday", "Picnic"], "soonest first");
 }
 
@@ -273,7 +611,13 @@ async fn two_hundred_simultaneous_rsvps_never_exceed_the_capacity() {
         people.push(app.user(&format!("Guest {i}")).await);
     }
     for round in 0..5 {
-        let event = create(&app, &lead.token, "crowd", event_body(&format!("Round {round}"), Some(10), "everyone")).await;
+        let event = create(
+            &app,
+            &lead.token,
+            "crowd",
+            event_body(&format!("Round {round}"), Some(10), "everyone"),
+        )
+        .await;
         let id = event["id"].as_str().unwrap().to_string();
         let base = app.base.clone();
         let tasks: Vec<_> = people
@@ -295,20 +639,36 @@ async fn two_hundred_simultaneous_rsvps_never_exceed_the_capacity() {
             assert_eq!(status, StatusCode::OK, "round {round}: {answer}");
             match answer["status"].as_str() {
                 Some("going") => going += 1,
-                Some("waitlisted") => assert!(positions.insert(answer["waitlist_position"].as_i64().unwrap())),
+                Some("waitlisted") => {
+                    assert!(positions.insert(answer["waitlist_position"].as_i64().unwrap()))
+                }
                 other => panic!("{other:?}"),
             }
         }
         assert_eq!(going, 10, "round {round}");
-        assert_eq!(positions, (1..=190).collect::<HashSet<i64>>(), "round {round}: each place in line once");
-        let (_, detail) = app.get(&format!("/api/v1/events/{id}"), Some(&lead.token)).await;
-        assert_eq!((detail["going_count"].as_i64(), detail["waitlist_count"].as_i64()), (Some(10), Some(190)));
+        assert_eq!(
+            positions,
+            (1..=190).collect::<HashSet<i64>>(),
+            "round {round}: each place in line once"
+        );
+        let (_, detail) = app
+            .get(&format!("/api/v1/events/{id}"), Some(&lead.token))
+            .await;
+        assert_eq!(
+            (
+                detail["going_count"].as_i64(),
+                detail["waitlist_count"].as_i64()
+            ),
+            (Some(10), Some(190))
+        );
         // Waitlist order is the order of asking: seq follows the positions given out.
-        let order: Vec<Uuid> = sqlx::query_scalar("SELECT user_id FROM rsvps WHERE event_id = $1 AND status = 'waitlisted' ORDER BY seq")
-            .bind(id.parse::<Uuid>().unwrap())
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+        let order: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT user_id FROM rsvps WHERE event_id = $1 AND status = 'waitlisted' ORDER BY seq",
+        )
+        .bind(id.parse::<Uuid>().unwrap())
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
         let first = people.iter().find(|p| p.id == order[0]).unwrap();
         assert_eq!(my_rsvp(&app, first, &id).await.1, 1);
     }
@@ -317,21 +677,37 @@ async fn two_hundred_simultaneous_rsvps_never_exceed_the_capacity() {
 /// Parses an iCalendar body with a real parser, returning each VEVENT's properties.
 fn parse_ics(body: &str) -> Vec<std::collections::HashMap<String, String>> {
     for line in body.split("\r\n") {
-        assert!(line.len() <= 75, "a line of {} octets: {line:?}", line.len());
+        assert!(
+            line.len() <= 75,
+            "a line of {} octets: {line:?}",
+            line.len()
+        );
     }
     assert!(!body.replace("\r\n", "").contains('\n'), "bare LF");
     let mut calendars = ical::IcalParser::new(std::io::BufReader::new(body.as_bytes()));
-    let calendar = calendars.next().expect("one calendar").expect("a valid calendar");
+    let calendar = calendars
+        .next()
+        .expect("one calendar")
+        .expect("a valid calendar");
     assert!(calendars.next().is_none());
     calendar
         .events
         .iter()
-        .map(|e| e.properties.iter().map(|p| (p.name.clone(), p.value.clone().unwrap_or_default())).collect())
+        .map(|e| {
+            e.properties
+                .iter()
+                .map(|p| (p.name.clone(), p.value.clone().unwrap_or_default()))
+                .collect()
+        })
         .collect()
 }
 
 fn unescape(value: &str) -> String {
-    value.replace("\\n", "\n").replace("\\,", ",").replace("\\;", ";").replace("\\\\", "\\")
+    value
+        .replace("\\n", "\n")
+        .replace("\\,", ",")
+        .replace("\\;", ";")
+        .replace("\\\\", "\\")
 }
 
 #[tokio::test]
@@ -339,10 +715,34 @@ async fn calendar_feeds_follow_the_rules_and_parse() {
     let app = spawn_app().await;
     let c = cast(&app).await;
     let title = "Réunion d'été des employés, «Fierté» 東京とサンパウロの合同ミーティング; long title to fold!";
-    let mine = create(&app, &c.lead.token, "pride", event_body(title, Some(3), "members")).await;
-    let secret = create(&app, &c.other_lead.token, "vets", event_body("Vets only", None, "members")).await;
-    let open = create(&app, &c.other_lead.token, "vets", event_body("Open to all", None, "everyone")).await;
-    let unrelated = create(&app, &c.other_lead.token, "vets", event_body("Not for me", None, "everyone")).await;
+    let mine = create(
+        &app,
+        &c.lead.token,
+        "pride",
+        event_body(title, Some(3), "members"),
+    )
+    .await;
+    let secret = create(
+        &app,
+        &c.other_lead.token,
+        "vets",
+        event_body("Vets only", None, "members"),
+    )
+    .await;
+    let open = create(
+        &app,
+        &c.other_lead.token,
+        "vets",
+        event_body("Open to all", None, "everyone"),
+    )
+    .await;
+    let unrelated = create(
+        &app,
+        &c.other_lead.token,
+        "vets",
+        event_body("Not for me", None, "everyone"),
+    )
+    .await;
     rsvp(&app, &c.member, open["id"].as_str().unwrap()).await;
 
     let (status, address) = app.get("/api/v1/me/calendar", Some(&c.member.token)).await;
@@ -351,14 +751,30 @@ async fn calendar_feeds_follow_the_rules_and_parse() {
     let (_, again) = app.get("/api/v1/me/calendar", Some(&c.member.token)).await;
     assert_eq!(again["url"], url, "the address is stable until rotated");
     let path = &url[url.find("/ical/").unwrap()..];
-    let response = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
+    let response = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/calendar"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/calendar")
+    );
     let events = parse_ics(&response.text().await.unwrap());
     let uids: HashSet<String> = events.iter().map(|e| e["UID"].clone()).collect();
     let uid = |e: &Value| format!("{}@belong", e["id"].as_str().unwrap());
-    assert!(uids.contains(&uid(&mine)) && uids.contains(&uid(&open)), "{uids:?}");
-    assert!(!uids.contains(&uid(&secret)), "a members event of a group I am not in");
+    assert!(
+        uids.contains(&uid(&mine)) && uids.contains(&uid(&open)),
+        "{uids:?}"
+    );
+    assert!(
+        !uids.contains(&uid(&secret)),
+        "a members event of a group I am not in"
+    );
     assert!(!uids.contains(&uid(&unrelated)));
     let pride = events.iter().find(|e| e["UID"] == uid(&mine)).unwrap();
     assert_eq!(unescape(&pride["SUMMARY"]), title);
@@ -368,28 +784,87 @@ async fn calendar_feeds_follow_the_rules_and_parse() {
 
     // Changes raise SEQUENCE; cancelling shows as cancelled.
     let id = mine["id"].as_str().unwrap();
-    app.patch(&format!("/api/v1/events/{id}"), Some(&c.lead.token), json!({"location": "Hall B"})).await;
-    app.post(&format!("/api/v1/events/{id}/cancel"), Some(&c.lead.token), json!({})).await;
-    let body = app.client.get(format!("{}{path}", app.base)).send().await.unwrap().text().await.unwrap();
-    let pride = parse_ics(&body).into_iter().find(|e| e["UID"] == uid(&mine)).unwrap();
-    assert_eq!((pride["SEQUENCE"].as_str(), pride["STATUS"].as_str(), pride["LOCATION"].as_str()), ("2", "CANCELLED", "Hall B"));
+    app.patch(
+        &format!("/api/v1/events/{id}"),
+        Some(&c.lead.token),
+        json!({"location": "Hall B"}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/events/{id}/cancel"),
+        Some(&c.lead.token),
+        json!({}),
+    )
+    .await;
+    let body = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let pride = parse_ics(&body)
+        .into_iter()
+        .find(|e| e["UID"] == uid(&mine))
+        .unwrap();
+    assert_eq!(
+        (
+            pride["SEQUENCE"].as_str(),
+            pride["STATUS"].as_str(),
+            pride["LOCATION"].as_str()
+        ),
+        ("2", "CANCELLED", "Hall B")
+    );
 
     // One event as .ics.
-    let r = app.client.get(format!("{}/api/v1/events/{id}/ics", app.base)).bearer_auth(&c.ally.token).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}/api/v1/events/{id}/ics", app.base))
+        .bearer_auth(&c.ally.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(parse_ics(&r.text().await.unwrap()).len(), 1);
 
     // Leaving the group removes its members events from the feed.
-    app.delete("/api/v1/groups/pride/membership", Some(&c.member.token)).await;
-    let body = app.client.get(format!("{}{path}", app.base)).send().await.unwrap().text().await.unwrap();
+    app.delete("/api/v1/groups/pride/membership", Some(&c.member.token))
+        .await;
+    let body = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(parse_ics(&body).iter().all(|e| e["UID"] != uid(&mine)));
 
     // Rotation retires the old address at once.
-    let (_, rotated) = app.post("/api/v1/me/calendar/rotate", Some(&c.member.token), json!({})).await;
+    let (_, rotated) = app
+        .post(
+            "/api/v1/me/calendar/rotate",
+            Some(&c.member.token),
+            json!({}),
+        )
+        .await;
     assert_ne!(rotated["url"], url);
-    let r = app.client.get(format!("{}{path}", app.base)).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = app.client.get(format!("{}/ical/{}", app.base, "x".repeat(500))).send().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}/ical/{}", app.base, "x".repeat(500)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
@@ -397,15 +872,35 @@ async fn calendar_feeds_follow_the_rules_and_parse() {
 async fn deactivation_cancels_future_rsvps_and_promotes_the_waitlist() {
     let app = spawn_app().await;
     let c = cast(&app).await;
-    let event = create(&app, &c.lead.token, "pride", event_body("Gala", Some(1), "everyone")).await;
+    let event = create(
+        &app,
+        &c.lead.token,
+        "pride",
+        event_body("Gala", Some(1), "everyone"),
+    )
+    .await;
     let id = event["id"].as_str().unwrap().to_string();
     assert_eq!(rsvp(&app, &c.member, &id).await["status"], "going");
     assert_eq!(rsvp(&app, &c.employee, &id).await["status"], "waitlisted");
-    let (status, _) = app.post(&format!("/api/v1/admin/users/{}/deactivate", c.member.id), Some(&c.admin.token), json!({})).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/admin/users/{}/deactivate", c.member.id),
+            Some(&c.admin.token),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(my_rsvp(&app, &c.employee, &id).await.0, "going");
-    let (_, detail) = app.get(&format!("/api/v1/events/{id}"), Some(&c.lead.token)).await;
-    assert_eq!((detail["going_count"].as_i64(), detail["waitlist_count"].as_i64()), (Some(1), Some(0)));
+    let (_, detail) = app
+        .get(&format!("/api/v1/events/{id}"), Some(&c.lead.token))
+        .await;
+    assert_eq!(
+        (
+            detail["going_count"].as_i64(),
+            detail["waitlist_count"].as_i64()
+        ),
+        (Some(1), Some(0))
+    );
     // The feed of a deactivated person is gone too.
     let (status, _) = app.get("/api/v1/me/calendar", Some(&c.member.token)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
