@@ -21,9 +21,12 @@ struct Histogram {
     sum: f64,
 }
 
+/// Method, route template, status.
+type Key = (String, String, u16);
+
 #[derive(Clone, Default)]
 pub struct Metrics {
-    requests: Arc<Mutex<BTreeMap<(String, String, u16), Histogram>>>,
+    requests: Arc<Mutex<BTreeMap<Key, Histogram>>>,
 }
 
 impl Metrics {
