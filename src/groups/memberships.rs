@@ -130,74 +130,76 @@ pub async fn join(
         ));
     }
     let user_id = group.access.user_id;
+    let status = match group.join_policy {
+        JoinPolicy::Open => MembershipStatus::Active,
+        JoinPolicy::Approval => MembershipStatus::Pending,
+    };
     let mut tx = pool.begin().await?;
-    // Two attempts: if a concurrent request of the same user inserts between our look and our
-    // insert, the second look finds its row.
-    for _ in 0..2 {
-        if let Some(existing) = lock_row(&mut tx, group.id, user_id).await? {
-            let visibility = visibility.unwrap_or(existing.visibility);
-            if existing.kind == kind && existing.visibility == visibility {
-                tx.commit().await?;
-                return Ok(Joined::Existing(existing.into_mine(&group.slug)));
-            }
-            let updated = sqlx::query_as!(
-                Row,
-                r#"UPDATE memberships SET type = $3, visibility = $4
-                   WHERE group_id = $1 AND user_id = $2
-                   RETURNING type AS "kind: MembershipType", role AS "role: MembershipRole",
-                             status AS "status: MembershipStatus", visibility AS "visibility: Visibility", joined_at"#,
-                group.id,
-                user_id,
-                kind as MembershipType,
-                visibility as Visibility
-            )
-            .fetch_one(&mut *tx)
-            .await?;
-            record(
-                &mut tx,
-                group.id,
-                user_id,
-                user_id,
-                MembershipEvent::Changed,
-                &updated,
-                None,
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(Joined::Existing(updated.into_mine(&group.slug)));
-        }
-        let status = match group.join_policy {
-            JoinPolicy::Open => MembershipStatus::Active,
-            JoinPolicy::Approval => MembershipStatus::Pending,
+    // One statement inserts the membership or, when it exists (however recently a concurrent
+    // request of the same user made it, or ended it), locks it: PostgreSQL guarantees an insert
+    // or an update, so a race with our own join or leave can never fail the request. The no-op
+    // update leaves `xmax` set, which tells an existing row from a new one.
+    let upserted = sqlx::query!(
+        r#"INSERT INTO memberships (group_id, user_id, type, status, visibility)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (group_id, user_id) DO UPDATE SET type = memberships.type
+           RETURNING type AS "kind: MembershipType", role AS "role: MembershipRole",
+                     status AS "status: MembershipStatus", visibility AS "visibility: Visibility", joined_at,
+                     (xmax = 0) AS "inserted!""#,
+        group.id,
+        user_id,
+        kind as MembershipType,
+        status as MembershipStatus,
+        visibility.unwrap_or(Visibility::Members) as Visibility
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let existing = Row {
+        kind: upserted.kind,
+        role: upserted.role,
+        status: upserted.status,
+        visibility: upserted.visibility,
+        joined_at: upserted.joined_at,
+    };
+    if upserted.inserted {
+        let event = match existing.status {
+            MembershipStatus::Active => MembershipEvent::Joined,
+            MembershipStatus::Pending => MembershipEvent::Requested,
         };
-        let inserted = sqlx::query_as!(
-            Row,
-            r#"INSERT INTO memberships (group_id, user_id, type, status, visibility)
-               VALUES ($1, $2, $3, $4, $5)
-               ON CONFLICT (group_id, user_id) DO NOTHING
-               RETURNING type AS "kind: MembershipType", role AS "role: MembershipRole",
-                         status AS "status: MembershipStatus", visibility AS "visibility: Visibility", joined_at"#,
-            group.id,
-            user_id,
-            kind as MembershipType,
-            status as MembershipStatus,
-            visibility.unwrap_or(Visibility::Members) as Visibility
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = inserted {
-            let event = match status {
-                MembershipStatus::Active => MembershipEvent::Joined,
-                MembershipStatus::Pending => MembershipEvent::Requested,
-            };
-            record(&mut tx, group.id, user_id, user_id, event, &row, None).await?;
-            tx.commit().await?;
-            return Ok(Joined::Created(row.into_mine(&group.slug)));
-        }
+        record(&mut tx, group.id, user_id, user_id, event, &existing, None).await?;
+        tx.commit().await?;
+        return Ok(Joined::Created(existing.into_mine(&group.slug)));
     }
-    Err(AppError::Conflict(
-        "the membership changed at the same time; try again".into(),
-    ))
+    let visibility = visibility.unwrap_or(existing.visibility);
+    if existing.kind == kind && existing.visibility == visibility {
+        tx.commit().await?;
+        return Ok(Joined::Existing(existing.into_mine(&group.slug)));
+    }
+    let updated = sqlx::query_as!(
+        Row,
+        r#"UPDATE memberships SET type = $3, visibility = $4
+           WHERE group_id = $1 AND user_id = $2
+           RETURNING type AS "kind: MembershipType", role AS "role: MembershipRole",
+                     status AS "status: MembershipStatus", visibility AS "visibility: Visibility", joined_at"#,
+        group.id,
+        user_id,
+        kind as MembershipType,
+        visibility as Visibility
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    record(
+        &mut tx,
+        group.id,
+        user_id,
+        user_id,
+        MembershipEvent::Changed,
+        &updated,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Joined::Existing(updated.into_mine(&group.slug)))
 }
 
 async fn delete_row(
