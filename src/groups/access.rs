@@ -7,6 +7,9 @@
 //! active `public` entries, and an active member or ally of the group also sees active
 //! `members` entries. Counts shown to a user count only what that user may see, so a count
 //! split by type never reveals a hidden membership.
+//!
+//! Leading a group is a public role: a group's page names its active leads to every employee
+//! (people must know whom to ask), whatever the visibility of the lead's own membership.
 
 use uuid::Uuid;
 
