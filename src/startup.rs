@@ -82,6 +82,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::groups::routes::router())
         .merge(crate::events::routes::router())
         .merge(crate::mentoring::routes::router())
+        .merge(crate::reports::routes::router())
         .merge(crate::ops::router())
         .split_for_parts()
 }

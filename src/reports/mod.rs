@@ -1,3 +1,11 @@
-//! Reports: the project's one CSV writer, small-count suppression, the report queries.
+//! Reports for HR and admins: the project's one CSV writer, small-count suppression, the report
+//! queries, and their streaming with an audit record of every download.
 
+pub mod breakdown;
 pub mod csv;
+pub mod export;
+pub mod groups;
+pub mod memberships;
+pub mod period;
+pub mod routes;
+pub mod suppression;

@@ -9,3 +9,4 @@ mod groups;
 mod helpers;
 mod memberships;
 mod ops;
+mod reports;

@@ -1,0 +1,114 @@
+//! The reports API: HR and admins only. Thin adapters: check the role, parse the query, start
+//! the export.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::Query;
+use crate::auth::CurrentUser;
+use crate::error::{AppResult, Problem};
+use crate::reports::breakdown::{Breakdown, By};
+use crate::reports::export;
+use crate::reports::groups::Groups;
+use crate::reports::memberships::{self, Memberships};
+use crate::reports::period::Period;
+use crate::startup::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(groups_csv))
+        .routes(routes!(memberships_csv))
+        .routes(routes!(breakdown_csv))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodParams {
+    /// Start of the period, included: a date (`2026-01-01`, midnight UTC) or an RFC 3339
+    /// instant. Default: twelve months before `to`.
+    from: Option<String>,
+    /// End of the period, excluded: a date or an RFC 3339 instant. Default: now.
+    to: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/groups.csv", tag = "reports", params(PeriodParams), security(("bearer" = [])),
+    responses(
+        (status = 200, content_type = "text/csv",
+         description = "`group_slug,group_name,members,allies,leads,pending,joined,left,events,rsvps_going,mentoring_accepted`: \
+                        current memberships of every group, and what happened within `[from, to)`. Streamed; the download is audited."),
+        (status = 401, body = Problem), (status = 403, description = "not hr or admin", body = Problem),
+        (status = 422, description = "a bad `from` or `to`, or `from` after `to`", body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn groups_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(params): Query<PeriodParams>,
+) -> AppResult<Response> {
+    user.require_hr_or_admin()?;
+    let period = Period::parse(
+        params.from.as_deref(),
+        params.to.as_deref(),
+        time::OffsetDateTime::now_utc(),
+    )?;
+    export::start(&state.pool, user.id, Groups { period }).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MembershipsParams {
+    /// A group's slug; every group when left out.
+    group: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/memberships.csv", tag = "reports", params(MembershipsParams), security(("bearer" = [])),
+    responses(
+        (status = 200, content_type = "text/csv",
+         description = "`group_slug,email,display_name,department,location,type,role,joined_at`: the active memberships their \
+                        holders made `public`, and no other. Streamed; the download is audited."),
+        (status = 401, body = Problem), (status = 403, description = "not hr or admin", body = Problem),
+        (status = 404, description = "no such group (or archived)", body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn memberships_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(params): Query<MembershipsParams>,
+) -> AppResult<Response> {
+    user.require_hr_or_admin()?;
+    let group = match params.group.as_deref() {
+        Some(slug) => Some(memberships::find_group(&state.pool, slug).await?),
+        None => None,
+    };
+    export::start(&state.pool, user.id, Memberships { group }).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BreakdownParams {
+    /// `department` or `location`.
+    by: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/breakdown.csv", tag = "reports", params(BreakdownParams), security(("bearer" = [])),
+    responses(
+        (status = 200, content_type = "text/csv",
+         description = "`group_slug,<by>,members`: active memberships (members and allies) per group and department or location. \
+                        A count below `reports.min_cell_size` is written `<N`; a count hidden so that a small one cannot be worked \
+                        out from the group's total is written `suppressed`; people with nothing recorded are `(not set)`. \
+                        Streamed; the download is audited."),
+        (status = 401, body = Problem), (status = 403, description = "not hr or admin", body = Problem),
+        (status = 422, description = "`by` missing or not department or location", body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn breakdown_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(params): Query<BreakdownParams>,
+) -> AppResult<Response> {
+    user.require_hr_or_admin()?;
+    let by = By::parse(params.by.as_deref())?;
+    let min_cell_size = i64::from(state.settings.reports.min_cell_size);
+    export::start(&state.pool, user.id, Breakdown { by, min_cell_size }).await
+}

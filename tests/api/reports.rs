@@ -1,0 +1,1107 @@
+//! HR reports: who may download them, their exact columns and rows on known data, the privacy
+//! of the row-level export, small-count suppression, formula neutralisation, bad parameters,
+//! and the audit record of every download (also one cut short by the client).
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
+
+const GROUPS: &str = "/api/v1/reports/groups.csv";
+const MEMBERSHIPS: &str = "/api/v1/reports/memberships.csv";
+const BREAKDOWN: &str = "/api/v1/reports/breakdown.csv";
+
+/// A CSV download: status, headers and body.
+async fn download(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, HeaderMap, String) {
+    let mut request = app.client.get(format!("{}{path}", app.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.text().await.unwrap();
+    assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}: {body}");
+    (status, headers, body)
+}
+
+/// The body of a download that must succeed, as lines (without their CRLF).
+async fn csv_lines(app: &TestApp, path: &str, token: &str) -> Vec<String> {
+    let (status, headers, body) = download(app, path, Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8", "{path}");
+    assert!(
+        body.ends_with("\r\n"),
+        "{path}: every record ends in CRLF: {body:?}"
+    );
+    body.split_terminator("\r\n").map(str::to_string).collect()
+}
+
+fn error_fields(body: &str) -> Vec<String> {
+    let body: Value = serde_json::from_str(body).unwrap();
+    body["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn create_group(app: &TestApp, admin: &TestUser, slug: &str, name: &str, policy: &str) {
+    let (status, body) = app
+        .post(
+            "/api/v1/groups",
+            Some(&admin.token),
+            json!({"slug": slug, "name": name, "tagline": "A tagline", "mission": "A mission.", "join_policy": policy}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+async fn join(app: &TestApp, user: &TestUser, slug: &str, kind: &str, visibility: &str) -> Value {
+    let (status, body) = app
+        .put(
+            &format!("/api/v1/groups/{slug}/membership"),
+            Some(&user.token),
+            json!({"type": kind, "visibility": visibility}),
+        )
+        .await;
+    assert!(
+        status == StatusCode::CREATED || status == StatusCode::OK,
+        "{status}: {body}"
+    );
+    body
+}
+
+async fn manage(app: &TestApp, manager: &TestUser, slug: &str, target: &TestUser, change: Value) {
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/groups/{slug}/members/{}", target.id),
+            Some(&manager.token),
+            change,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn set_profile(
+    app: &TestApp,
+    user: &TestUser,
+    name: &str,
+    department: Option<&str>,
+    location: Option<&str>,
+) {
+    sqlx::query("UPDATE users SET display_name = $2, department = $3, location = $4 WHERE id = $1")
+        .bind(user.id)
+        .bind(name)
+        .bind(department)
+        .bind(location)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+}
+
+async fn joined_at(app: &TestApp, user: &TestUser, slug: &str) -> String {
+    let at: OffsetDateTime = sqlx::query_scalar(
+        "SELECT m.joined_at FROM memberships m JOIN groups g ON g.id = m.group_id
+         WHERE m.user_id = $1 AND g.slug = $2",
+    )
+    .bind(user.id)
+    .bind(slug)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    at.format(&Rfc3339).unwrap()
+}
+
+/// `n` employees written straight to the database, each with a membership of `slug` of the
+/// given type and status (visibility `private`, so that only aggregates may count them).
+#[allow(clippy::too_many_arguments)]
+async fn crowd(
+    app: &TestApp,
+    slug: &str,
+    n: i32,
+    department: Option<&str>,
+    location: &str,
+    kind: &str,
+    status: &str,
+    active: bool,
+) {
+    sqlx::query(
+        "WITH u AS (
+             INSERT INTO users (email, password_hash, display_name, department, location, active)
+             SELECT 'crowd-' || gen_random_uuid() || '@example.com', 'not-a-hash', 'Crowd ' || i, $2, $3, $7
+             FROM generate_series(1, $1) AS i
+             RETURNING id
+         )
+         INSERT INTO memberships (group_id, user_id, type, status, visibility)
+         SELECT g.id, u.id, $5::membership_type, $6::membership_status, 'private'
+         FROM u CROSS JOIN groups g WHERE g.slug = $4",
+    )
+    .bind(n)
+    .bind(department)
+    .bind(location)
+    .bind(slug)
+    .bind(kind)
+    .bind(status)
+    .bind(active)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+async fn sql_group(app: &TestApp, slug: &str, archived: bool) {
+    sqlx::query(
+        "INSERT INTO groups (slug, name, tagline, mission, archived_at)
+         VALUES ($1, initcap($1), 'A tagline', 'A mission.', CASE WHEN $2 THEN now() END)",
+    )
+    .bind(slug)
+    .bind(archived)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+/// The `report.downloaded` audit records, oldest first: (actor, target, details).
+async fn report_audits(app: &TestApp) -> Vec<(Option<Uuid>, Option<String>, Value)> {
+    sqlx::query_as(
+        "SELECT actor_id, target, details FROM audit_log WHERE action = 'report.downloaded' ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// Waits (up to ten seconds) until there are `n` report audit records: each is written as its
+/// download's body is dropped, just after the client has the last byte.
+async fn wait_for_audits(app: &TestApp, n: usize) -> Vec<(Option<Uuid>, Option<String>, Value)> {
+    for _ in 0..200 {
+        let rows = report_audits(app).await;
+        if rows.len() >= n {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "expected {n} report audit records, found {:?}",
+        report_audits(app).await
+    );
+}
+
+#[tokio::test]
+async fn only_hr_and_admins_download_reports() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let hr = app.hr().await;
+    create_group(&app, &admin, "alpha", "Alpha", "open").await;
+    let employee = app.user("Emil Employee").await;
+    let member = app.user("Mona Member").await;
+    join(&app, &member, "alpha", "member", "public").await;
+    let lead = app.user("Lena Lead").await;
+    join(&app, &lead, "alpha", "member", "public").await;
+    manage(&app, &admin, "alpha", &lead, json!({"role": "lead"})).await;
+
+    let paths = [
+        GROUPS.to_string(),
+        format!("{GROUPS}?from=2026-01-01&to=2026-02-01"),
+        MEMBERSHIPS.to_string(),
+        format!("{MEMBERSHIPS}?group=alpha"),
+        format!("{BREAKDOWN}?by=department"),
+        format!("{BREAKDOWN}?by=location"),
+    ];
+    for path in &paths {
+        let (status, headers, _) = download(&app, path, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} anonymous");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/problem+json")
+        );
+        let (status, _, _) = download(&app, path, Some("not-a-token")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} with a bad token");
+        for (who, user) in [
+            ("employee", &employee),
+            ("member", &member),
+            ("lead of the group", &lead),
+        ] {
+            let (status, headers, body) = download(&app, path, Some(&user.token)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path} as {who}: {body}");
+            assert!(
+                headers["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("application/problem+json")
+            );
+        }
+        for (who, user) in [("hr", &hr), ("admin", &admin)] {
+            let (status, headers, body) = download(&app, path, Some(&user.token)).await;
+            assert_eq!(status, StatusCode::OK, "{path} as {who}: {body}");
+            assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+        }
+    }
+    // Refusals are refusals before anything else: a bad parameter does not tell an employee
+    // more than "no".
+    for path in [
+        format!("{GROUPS}?from=never"),
+        format!("{BREAKDOWN}?by=team"),
+        format!("{MEMBERSHIPS}?group=nope"),
+    ] {
+        let (status, _, _) = download(&app, &path, Some(&employee.token)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // The twelve downloads (6 paths, hr and admin) are audited, and no refusal is.
+    let audits = wait_for_audits(&app, 12).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(report_audits(&app).await.len(), 12, "{audits:?}");
+    assert!(
+        audits
+            .iter()
+            .all(|(actor, _, _)| *actor == Some(hr.id) || *actor == Some(admin.id))
+    );
+}
+
+#[tokio::test]
+async fn downloads_are_dated_attachments_that_no_cache_keeps() {
+    let app = spawn_app().await;
+    let hr = app.hr().await;
+    sql_group(&app, "alpha", false).await;
+    for (path, stem) in [
+        (GROUPS.to_string(), "groups"),
+        (format!("{MEMBERSHIPS}?group=alpha"), "memberships-alpha"),
+        (MEMBERSHIPS.to_string(), "memberships"),
+        (format!("{BREAKDOWN}?by=location"), "breakdown-location"),
+    ] {
+        let before = OffsetDateTime::now_utc().date();
+        let (status, headers, _) = download(&app, &path, Some(&hr.token)).await;
+        let after = OffsetDateTime::now_utc().date();
+        assert_eq!(status, StatusCode::OK);
+        let disposition = headers["content-disposition"].to_str().unwrap();
+        assert!(
+            [before, after]
+                .iter()
+                .any(|d| disposition == format!("attachment; filename=\"belong-{stem}-{d}.csv\"")),
+            "{path}: {disposition}"
+        );
+        assert_eq!(headers["cache-control"], "no-store");
+    }
+}
+
+#[tokio::test]
+async fn the_summary_counts_each_group_over_the_period() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let hr = app.hr().await;
+    create_group(
+        &app,
+        &admin,
+        "alpha",
+        "Alpha Network, Allies & Friends",
+        "open",
+    )
+    .await;
+    create_group(&app, &admin, "beta", "Beta", "approval").await;
+    create_group(&app, &admin, "delta", "Delta", "open").await;
+    create_group(&app, &admin, "gamma", "Gamma", "open").await;
+
+    // alpha (open): a lead, two members (one private: counted, never named), an ally, an ally
+    // who left, and a member whose account was deactivated.
+    let lead = app.user("Lena Lead").await;
+    join(&app, &lead, "alpha", "member", "public").await;
+    manage(&app, &admin, "alpha", &lead, json!({"role": "lead"})).await;
+    let m1 = app.user("Max One").await;
+    join(&app, &m1, "alpha", "member", "public").await;
+    let m2 = app.user("Pia Private").await;
+    join(&app, &m2, "alpha", "member", "private").await;
+    let a1 = app.user("Al Ally").await;
+    join(&app, &a1, "alpha", "ally", "members").await;
+    let a2 = app.user("Ada Away").await;
+    join(&app, &a2, "alpha", "ally", "public").await;
+    let (status, _) = app
+        .delete("/api/v1/groups/alpha/membership", Some(&a2.token))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let d1 = app.user("Dan Departed").await;
+    join(&app, &d1, "alpha", "member", "public").await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/admin/users/{}/deactivate", d1.id),
+            Some(&admin.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // beta (approval): one request waiting, one approved (joined once, when approved), one
+    // declined (it never joined, so it never left).
+    let p1 = app.user("Pat Pending").await;
+    join(&app, &p1, "beta", "member", "public").await;
+    let p2 = app.user("Bea Approved").await;
+    join(&app, &p2, "beta", "member", "members").await;
+    manage(&app, &admin, "beta", &p2, json!({"status": "active"})).await;
+    let p3 = app.user("Dee Declined").await;
+    join(&app, &p3, "beta", "ally", "public").await;
+    let (status, _) = app
+        .delete(
+            &format!("/api/v1/groups/beta/members/{}", p3.id),
+            Some(&admin.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // delta is archived now, gamma long ago.
+    let dm = app.user("Del Member").await;
+    join(&app, &dm, "delta", "member", "members").await;
+    let (status, body) = app
+        .post(
+            "/api/v1/groups/delta/archive",
+            Some(&admin.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    sqlx::query("UPDATE groups SET archived_at = now() - interval '30 days' WHERE slug = 'gamma'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    // History, events and mentoring, some inside the hour around now, some ten days ago.
+    sqlx::query(
+        "INSERT INTO membership_history (at, group_id, user_id, actor_id, event, type, role, status, visibility)
+         SELECT now() - interval '10 days', g.id, $1, $1, 'joined', 'member', 'member', 'active', 'public'
+         FROM groups g WHERE g.slug = 'alpha'",
+    )
+    .bind(m1.id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let alpha: Uuid = sqlx::query_scalar("SELECT id FROM groups WHERE slug = 'alpha'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let event = |offset: &'static str, cancelled: bool| {
+        let pool = app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Uuid>(
+                "INSERT INTO events (group_id, title, starts_at, ends_at, cancelled_at)
+                 VALUES ($1, 'Meet-up', now() + $2::interval, now() + $2::interval + interval '1 hour',
+                         CASE WHEN $3 THEN now() END)
+                 RETURNING id",
+            )
+            .bind(alpha)
+            .bind(offset)
+            .bind(cancelled)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let soon = event("30 minutes", false).await;
+    let cancelled = event("30 minutes", true).await;
+    let past = event("-10 days", false).await;
+    for (event, user, status) in [
+        (soon, &m1, "going"),
+        (soon, &m2, "going"),
+        (soon, &a1, "waitlisted"),
+        (cancelled, &lead, "going"),
+        (past, &m1, "going"),
+    ] {
+        sqlx::query(
+            "INSERT INTO rsvps (event_id, user_id, status) VALUES ($1, $2, $3::rsvp_status)",
+        )
+        .bind(event)
+        .bind(user.id)
+        .bind(status)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    let offer: Uuid = sqlx::query_scalar(
+        "INSERT INTO mentoring_offers (group_id, mentor_id, title, slots) VALUES ($1, $2, 'Careers', 5) RETURNING id",
+    )
+    .bind(alpha)
+    .bind(lead.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    for (user, status, decided) in [
+        (&m1, "accepted", Some("0 minutes")),
+        (&m2, "accepted", Some("-10 days")),
+        (&a1, "declined", Some("0 minutes")),
+        (&dm, "pending", None),
+    ] {
+        sqlx::query(
+            "INSERT INTO mentoring_requests (offer_id, mentee_id, status, decided_at)
+             VALUES ($1, $2, $3::mentoring_request_status, now() + $4::interval)",
+        )
+        .bind(offer)
+        .bind(user.id)
+        .bind(status)
+        .bind(decided)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+
+    let now = OffsetDateTime::now_utc();
+    let from = (now - time::Duration::hours(1)).format(&Rfc3339).unwrap();
+    let to = (now + time::Duration::hours(1)).format(&Rfc3339).unwrap();
+    let header = "group_slug,group_name,members,allies,leads,pending,joined,left,events,rsvps_going,mentoring_accepted";
+    let lines = csv_lines(&app, &format!("{GROUPS}?from={from}&to={to}"), &hr.token).await;
+    assert_eq!(
+        lines,
+        [
+            header,
+            // members: the lead, Max and Pia; joined: six; left: Ada and Dan; one event (the
+            // cancelled and the past one are not counted) with two going; one match.
+            "alpha,\"Alpha Network, Allies & Friends\",3,1,1,0,6,2,1,2,1",
+            "beta,Beta,1,0,0,1,1,0,0,0,0",
+            // Archived within the period: still there, with its counts.
+            "delta,Delta,1,0,0,0,1,0,0,0,0",
+        ],
+        "gamma was archived before the period began"
+    );
+
+    // The default period is the last twelve months up to now: the history and the event of ten
+    // days ago are in, the coming event is not.
+    let lines = csv_lines(&app, GROUPS, &hr.token).await;
+    assert_eq!(
+        lines,
+        [
+            header,
+            "alpha,\"Alpha Network, Allies & Friends\",3,1,1,0,7,2,1,1,2",
+            "beta,Beta,1,0,0,1,1,0,0,0,0",
+            "delta,Delta,1,0,0,0,1,0,0,0,0",
+            "gamma,Gamma,0,0,0,0,0,0,0,0,0",
+        ]
+    );
+
+    // Dates: a period that ended before anything happened.
+    let lines = csv_lines(
+        &app,
+        &format!("{GROUPS}?from=2020-01-01&to=2020-02-01"),
+        &hr.token,
+    )
+    .await;
+    assert_eq!(
+        lines[1],
+        "alpha,\"Alpha Network, Allies & Friends\",3,1,1,0,0,0,0,0,0"
+    );
+}
+
+#[tokio::test]
+async fn the_roster_export_names_only_public_memberships() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let hr = app.hr().await;
+    create_group(&app, &admin, "alpha", "Alpha", "open").await;
+    create_group(&app, &admin, "beta", "Beta", "approval").await;
+    create_group(&app, &admin, "chi", "Chi", "open").await;
+    create_group(&app, &admin, "old", "Old", "open").await;
+
+    let lead = app.user("Lena Lead").await;
+    join(&app, &lead, "alpha", "member", "public").await;
+    manage(&app, &admin, "alpha", &lead, json!({"role": "lead"})).await;
+    let ally = app.user("Al Ally").await;
+    join(&app, &ally, "alpha", "ally", "public").await;
+    let mia = app.user("Mia Members").await;
+    join(&app, &mia, "alpha", "member", "members").await;
+    let pia = app.user("Pia Private").await;
+    join(&app, &pia, "alpha", "member", "private").await;
+    join(&app, &pia, "beta", "ally", "private").await;
+    manage(&app, &admin, "beta", &pia, json!({"status": "active"})).await;
+    // Public, but their account is no longer active.
+    let gus = app.user("Gus Gone").await;
+    join(&app, &gus, "alpha", "member", "public").await;
+    sqlx::query("UPDATE users SET active = false WHERE id = $1")
+        .bind(gus.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // beta: Mia is public here; Pat's public request is still pending.
+    let bea = app.user("Bea Beta").await;
+    join(&app, &bea, "beta", "member", "public").await;
+    manage(&app, &admin, "beta", &bea, json!({"status": "active"})).await;
+    join(&app, &mia, "beta", "member", "public").await;
+    manage(&app, &admin, "beta", &mia, json!({"status": "active"})).await;
+    let pat = app.user("Pat Pending").await;
+    join(&app, &pat, "beta", "member", "public").await;
+    // chi: a display name and a department that a spreadsheet would run as formulas.
+    let sly = app.user("Sly").await;
+    join(&app, &sly, "chi", "member", "public").await;
+    set_profile(
+        &app,
+        &sly,
+        r#"=HYPERLINK("http://evil.example","click")"#,
+        Some("+Sales"),
+        Some("Oslo, Norway"),
+    )
+    .await;
+    // An archived group's roster is not reported.
+    let olga = app.user("Olga Old").await;
+    join(&app, &olga, "old", "member", "public").await;
+    let (status, _) = app
+        .post("/api/v1/groups/old/archive", Some(&admin.token), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let header = "group_slug,email,display_name,department,location,type,role,joined_at";
+    let alpha_lines = [
+        format!(
+            "alpha,{},Al Ally,Engineering,Lisbon,ally,member,{}",
+            ally.email,
+            joined_at(&app, &ally, "alpha").await
+        ),
+        format!(
+            "alpha,{},Lena Lead,Engineering,Lisbon,member,lead,{}",
+            lead.email,
+            joined_at(&app, &lead, "alpha").await
+        ),
+    ];
+    let beta_lines = [
+        format!(
+            "beta,{},Bea Beta,Engineering,Lisbon,member,member,{}",
+            bea.email,
+            joined_at(&app, &bea, "beta").await
+        ),
+        format!(
+            "beta,{},Mia Members,Engineering,Lisbon,member,member,{}",
+            mia.email,
+            joined_at(&app, &mia, "beta").await
+        ),
+    ];
+    let chi_lines = [format!(
+        r#"chi,{},"'=HYPERLINK(""http://evil.example"",""click"")","'+Sales","Oslo, Norway",member,member,{}"#,
+        sly.email,
+        joined_at(&app, &sly, "chi").await
+    )];
+
+    for token in [&hr.token, &admin.token] {
+        let lines = csv_lines(&app, MEMBERSHIPS, token).await;
+        let mut expected = vec![header.to_string()];
+        expected.extend(alpha_lines.iter().cloned());
+        expected.extend(beta_lines.iter().cloned());
+        expected.extend(chi_lines.iter().cloned());
+        assert_eq!(lines, expected);
+
+        let lines = csv_lines(&app, &format!("{MEMBERSHIPS}?group=alpha"), token).await;
+        let mut expected = vec![header.to_string()];
+        expected.extend(alpha_lines.iter().cloned());
+        assert_eq!(lines, expected);
+        let body = lines.join("\n");
+        for hidden in [&mia, &pia, &gus] {
+            assert!(!body.contains(&hidden.email), "{body}");
+        }
+        for name in ["Mia Members", "Pia Private", "Gus Gone"] {
+            assert!(!body.contains(name), "{body}");
+        }
+
+        let lines = csv_lines(&app, &format!("{MEMBERSHIPS}?group=beta"), token).await;
+        let mut expected = vec![header.to_string()];
+        expected.extend(beta_lines.iter().cloned());
+        assert_eq!(lines, expected, "neither Pia (private) nor Pat (pending)");
+    }
+
+    // No membership that is not public is named, in any group, by email or by name.
+    let everything = csv_lines(&app, MEMBERSHIPS, &hr.token).await.join("\n");
+    for name in ["Pia Private", "Gus Gone", "Pat Pending", "Olga Old"] {
+        assert!(!everything.contains(name), "{name}: {everything}");
+    }
+    let named: Vec<(String, String)> = everything
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut cells = l.split(',');
+            (
+                cells.next().unwrap().to_string(),
+                cells.next().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let public: Vec<(String, String)> = sqlx::query_as(
+        "SELECT g.slug, u.email FROM memberships m JOIN groups g ON g.id = m.group_id JOIN users u ON u.id = m.user_id
+         WHERE m.visibility = 'public' AND m.status = 'active' AND u.active AND g.archived_at IS NULL
+         ORDER BY 1, 2",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let mut sorted = named.clone();
+    sorted.sort();
+    assert_eq!(sorted, public);
+
+    for missing in ["nope", "old", "Not-A-Slug!", ""] {
+        let (status, headers, body) = download(
+            &app,
+            &format!("{MEMBERSHIPS}?group={missing}"),
+            Some(&hr.token),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{missing:?}: {body}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/problem+json")
+        );
+    }
+}
+
+/// alpha: Engineering 6 (members and allies), Finance 7, Sales 2, and 2 with no department;
+/// beta: Engineering 3, Finance 8, Legal 12; gamma: Engineering 3. Pending requests, inactive
+/// employees and an archived group are not counted.
+async fn breakdown_data(app: &TestApp) {
+    for slug in ["alpha", "beta", "gamma"] {
+        sql_group(app, slug, false).await;
+    }
+    sql_group(app, "old", true).await;
+    crowd(
+        app,
+        "alpha",
+        4,
+        Some("Engineering"),
+        "Lisbon",
+        "member",
+        "active",
+        true,
+    )
+    .await;
+    crowd(
+        app,
+        "alpha",
+        2,
+        Some("Engineering"),
+        "Lisbon",
+        "ally",
+        "active",
+        true,
+    )
+    .await;
+    crowd(
+        app,
+        "alpha",
+        7,
+        Some("Finance"),
+        "Lisbon",
+        "member",
+        "active",
+        true,
+    )
+    .await;
+    crowd(
+        app,
+        "alpha",
+        2,
+        Some("Sales"),
+        "Lisbon",
+        "member",
+        "active",
+        true,
+    )
+    .await;
+    crowd(app, "alpha", 1, None, "Lisbon", "member", "active", true).await;
+    crowd(
+        app,
+        "alpha",
+        1,
+        Some("  "),
+        "Lisbon",
+        "ally",
+        "active",
+        true,
+    )
+    .await;
+    crowd(
+        app,
+        "alpha",
+        3,
+        Some("Sales"),
+        "Lisbon",
+        "member",
+        "pending",
+        true,
+    )
+    .await;
+    crowd(
+        app,
+        "alpha",
+        5,
+        Some("Sales"),
+        "Lisbon",
+        "member",
+        "active",
+        false,
+    )
+    .await;
+    crowd(
+        app,
+        "beta",
+        3,
+        Some("Engineering"),
+        "Oslo",
+        "member",
+        "active",
+        true,
+    )
+    .await;
+    crowd(
+        app,
+        "beta",
+        8,
+        Some("Finance"),
+        "Oslo",
+        "ally",
+        "active",
+        true,
+    )
+    .await;
+    crowd(
+        app,
+        "beta",
+        12,
+        Some("Legal"),
+        "Oslo",
+        "member",
+        "active",
+        true,
+    )
+    .await;
+    crowd(
+        app,
+        "gamma",
+        3,
+        Some("Engineering"),
+        "Lisbon",
+        "member",
+        "active",
+        true,
+    )
+    .await;
+    crowd(
+        app,
+        "old",
+        9,
+        Some("Legal"),
+        "Lisbon",
+        "member",
+        "active",
+        true,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_breakdown_hides_small_counts_and_what_a_total_would_reveal() {
+    let app = spawn_app().await;
+    let hr = app.hr().await;
+    breakdown_data(&app).await;
+    let lines = csv_lines(&app, &format!("{BREAKDOWN}?by=department"), &hr.token).await;
+    assert_eq!(
+        lines,
+        [
+            "group_slug,department,members",
+            "alpha,Engineering,6",
+            "alpha,Finance,7",
+            // Two small cells: their sum (4) does not pin either of them.
+            "alpha,Sales,<5",
+            "alpha,(not set),<5",
+            // One small cell alone would be the total minus the rest: Finance goes too.
+            "beta,Engineering,<5",
+            "beta,Finance,suppressed",
+            "beta,Legal,12",
+            "gamma,Engineering,<5",
+        ]
+    );
+    let lines = csv_lines(&app, &format!("{BREAKDOWN}?by=location"), &hr.token).await;
+    assert_eq!(
+        lines,
+        [
+            "group_slug,location,members",
+            "alpha,Lisbon,17",
+            "beta,Oslo,23",
+            "gamma,Lisbon,<5"
+        ]
+    );
+    // The HR user (Engineering, Lisbon, no membership) changes nothing; nor does anyone's
+    // visibility: every membership above is private.
+}
+
+#[tokio::test]
+async fn the_breakdown_follows_the_configured_cell_size() {
+    let app = spawn_app_with(|s| s.reports.min_cell_size = 3).await;
+    let hr = app.hr().await;
+    breakdown_data(&app).await;
+    let lines = csv_lines(&app, &format!("{BREAKDOWN}?by=department"), &hr.token).await;
+    assert_eq!(
+        lines,
+        [
+            "group_slug,department,members",
+            // Two cells `<3` summing to 4 can only be 2 and 2: the smallest shown count hides
+            // too.
+            "alpha,Engineering,suppressed",
+            "alpha,Finance,7",
+            "alpha,Sales,<3",
+            "alpha,(not set),<3",
+            "beta,Engineering,3",
+            "beta,Finance,8",
+            "beta,Legal,12",
+            "gamma,Engineering,3",
+        ]
+    );
+    let audits = wait_for_audits(&app, 1).await;
+    assert_eq!(
+        audits[0].2["params"],
+        json!({"by": "department", "min_cell_size": 3})
+    );
+}
+
+#[tokio::test]
+async fn bad_parameters_are_422_naming_the_field() {
+    let app = spawn_app().await;
+    let hr = app.hr().await;
+    for (path, fields) in [
+        (format!("{GROUPS}?from=yesterday"), vec!["from"]),
+        (format!("{GROUPS}?to=2026-13-01"), vec!["to"]),
+        (format!("{GROUPS}?from=2026-02-30"), vec!["from"]),
+        (
+            format!("{GROUPS}?from=01/02/2026&to=soon"),
+            vec!["from", "to"],
+        ),
+        (
+            format!("{GROUPS}?from=2026-05-02&to=2026-05-01"),
+            vec!["from"],
+        ),
+        (
+            format!("{GROUPS}?from=2026-05-01T10:00:00Z&to=2026-05-01T09:59:59Z"),
+            vec!["from"],
+        ),
+        (format!("{GROUPS}?from=2999-01-01"), vec!["from"]),
+        (BREAKDOWN.to_string(), vec!["by"]),
+        (format!("{BREAKDOWN}?by="), vec!["by"]),
+        (format!("{BREAKDOWN}?by=team"), vec!["by"]),
+        (format!("{BREAKDOWN}?by=Department"), vec!["by"]),
+    ] {
+        let (status, headers, body) = download(&app, &path, Some(&hr.token)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/problem+json")
+        );
+        assert_eq!(error_fields(&body), fields, "{path}: {body}");
+    }
+    // Both forms of a good period, and an empty one.
+    for path in [
+        format!("{GROUPS}?from=2026-01-01&to=2026-04-01"),
+        format!("{GROUPS}?from=2026-01-01T00:00:00%2B02:00&to=2026-04-01T00:00:00Z"),
+        format!("{GROUPS}?from=2026-01-01&to=2026-01-01"),
+        format!("{GROUPS}?from=&to="),
+    ] {
+        let (status, _, body) = download(&app, &path, Some(&hr.token)).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    // Nothing refused is audited.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(report_audits(&app).await.len(), 4);
+}
+
+#[tokio::test]
+async fn every_download_is_audited_with_its_parameters_and_rows() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let hr = app.hr().await;
+    create_group(&app, &admin, "alpha", "Alpha", "open").await;
+    for name in ["Ann", "Bob", "Cy"] {
+        let user = app.user(name).await;
+        join(&app, &user, "alpha", "member", "public").await;
+    }
+    let quiet = app.user("Quiet").await;
+    join(&app, &quiet, "alpha", "member", "private").await;
+
+    // One at a time: each record is written just after its download ends.
+    let downloads = [
+        (
+            format!("{GROUPS}?from=2026-01-01&to=2026-04-01T12:00:00Z"),
+            &hr,
+        ),
+        (format!("{MEMBERSHIPS}?group=alpha"), &hr),
+        (MEMBERSHIPS.to_string(), &admin),
+        (format!("{BREAKDOWN}?by=location"), &hr),
+    ];
+    for (i, (path, user)) in downloads.iter().enumerate() {
+        csv_lines(&app, path, &user.token).await;
+        wait_for_audits(&app, i + 1).await;
+    }
+
+    // Admins read them in the audit log, newest first.
+    let (status, page) = app
+        .get("/api/v1/admin/audit?limit=100", Some(&admin.token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let downloads: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "report.downloaded")
+        .collect();
+    let seen: Vec<(Value, Value, Value)> = downloads
+        .iter()
+        .map(|e| {
+            (
+                e["actor_id"].clone(),
+                e["target"].clone(),
+                e["details"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                json!(hr.id),
+                json!("breakdown.csv"),
+                json!({"report": "breakdown", "params": {"by": "location", "min_cell_size": 5}, "rows": 1, "completed": true})
+            ),
+            (
+                json!(admin.id),
+                json!("memberships.csv"),
+                json!({"report": "memberships", "params": {"group": null}, "rows": 3, "completed": true})
+            ),
+            (
+                json!(hr.id),
+                json!("memberships.csv"),
+                json!({"report": "memberships", "params": {"group": "alpha"}, "rows": 3, "completed": true})
+            ),
+            (
+                json!(hr.id),
+                json!("groups.csv"),
+                json!({
+                    "report": "groups",
+                    "params": {"from": "2026-01-01T00:00:00Z", "to": "2026-04-01T12:00:00Z"},
+                    "rows": 1,
+                    "completed": true
+                })
+            ),
+        ]
+    );
+}
+
+/// `n` employees with public memberships of `slug`, in one statement.
+async fn bulk_public_members(app: &TestApp, slug: &str, n: i32) {
+    sqlx::query(
+        "WITH u AS (
+             INSERT INTO users (email, password_hash, display_name, department, location)
+             SELECT 'bulk-' || lpad(i::text, 7, '0') || '@example.com', 'not-a-hash',
+                    'Bulk Person ' || lpad(i::text, 7, '0'), 'Engineering', 'Lisbon'
+             FROM generate_series(1, $1) AS i
+             RETURNING id
+         )
+         INSERT INTO memberships (group_id, user_id, type, status, visibility)
+         SELECT g.id, u.id, 'member', 'active', 'public' FROM u CROSS JOIN groups g WHERE g.slug = $2",
+    )
+    .bind(n)
+    .bind(slug)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_large_export_streams_every_row() {
+    let app = spawn_app().await;
+    let hr = app.hr().await;
+    sql_group(&app, "bulk", false).await;
+    bulk_public_members(&app, "bulk", 50_000).await;
+    let response = app
+        .client
+        .get(format!("{}{MEMBERSHIPS}", app.base))
+        .bearer_auth(&hr.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Streamed: no length announced up front.
+    assert!(response.headers().get("content-length").is_none());
+    let body = response.text().await.unwrap();
+    let lines: Vec<&str> = body.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), 50_001);
+    assert!(
+        lines[1].starts_with("bulk,bulk-0000001@example.com,Bulk Person 0000001,"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[50_000].starts_with("bulk,bulk-0050000@example.com,"),
+        "{}",
+        lines[50_000]
+    );
+    let audits = wait_for_audits(&app, 1).await;
+    assert_eq!(audits[0].2["rows"], 50_000);
+    assert_eq!(audits[0].2["completed"], true);
+}
+
+#[tokio::test]
+async fn a_download_cut_short_is_audited_with_the_rows_sent_and_its_query_stopped() {
+    let app = spawn_app().await;
+    let hr = app.hr().await;
+    sql_group(&app, "bulk", false).await;
+    // About 12 MB of CSV: more than the socket buffers between the server and the client hold,
+    // so the server is still sending when the client goes away.
+    bulk_public_members(&app, "bulk", 120_000).await;
+    let mut response = app
+        .client
+        .get(format!("{}{MEMBERSHIPS}", app.base))
+        .bearer_auth(&hr.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let first = response.chunk().await.unwrap().unwrap();
+    assert!(first.starts_with(b"group_slug,email,"));
+    drop(response);
+
+    let audits = wait_for_audits(&app, 1).await;
+    let (actor, target, details) = &audits[0];
+    assert_eq!(*actor, Some(hr.id));
+    assert_eq!(target.as_deref(), Some("memberships.csv"));
+    assert_eq!(details["completed"], false, "{details}");
+    let rows = details["rows"].as_u64().unwrap();
+    assert!(rows < 120_000, "{details}");
+
+    // The query is not left running for nobody: its connection is closed.
+    let mut running = i64::MAX;
+    for _ in 0..100 {
+        running = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND query LIKE '%m.visibility = ''public''%' AND state <> 'idle'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if running == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(running, 0, "the report's query still runs");
+
+    // The service is fine afterwards: the next download completes.
+    let (status, _, body) =
+        download(&app, &format!("{MEMBERSHIPS}?group=bulk"), Some(&hr.token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body.split_terminator("\r\n").count(), 120_001);
+}
