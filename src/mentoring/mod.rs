@@ -139,7 +139,7 @@ pub struct OfferFields {
     pub description: Option<String>,
     pub topics: Option<Vec<String>>,
     pub slots: Option<i64>,
-    /// Defaults to the caller; must be an active member or lead of the group.
+    /// Defaults to the caller; must be an active member of type `member`, or a lead, of the group.
     pub mentor_id: Option<Uuid>,
 }
 
@@ -194,7 +194,8 @@ pub async fn create_offer(
     let mentor_id = fields.mentor_id.unwrap_or(group.access.user_id);
     let mentor_ok = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id
-                          WHERE m.group_id = $1 AND m.user_id = $2 AND m.status = 'active' AND u.active) AS "ok!""#,
+                          WHERE m.group_id = $1 AND m.user_id = $2 AND m.status = 'active' AND u.active
+                            AND (m.type = 'member' OR m.role = 'lead')) AS "ok!""#,
         group.id,
         mentor_id
     )
@@ -511,7 +512,9 @@ pub async fn decide(
         }
         _ => {}
     }
-    // The offer's row lock queues concurrent decisions; the request's status is read under it.
+    // The offer's row lock queues concurrent decisions; the request's status is read under it,
+    // and under the request's own row lock, which a deactivation (withdrawing the request
+    // without the offer's lock) also takes: otherwise an acceptance could overwrite it.
     let mut tx = pool.begin().await?;
     let locked = sqlx::query!(
         r#"SELECT o.slots, o.closed_at IS NOT NULL AS "closed!" FROM mentoring_offers o WHERE o.id = $1 FOR NO KEY UPDATE"#,
@@ -520,7 +523,7 @@ pub async fn decide(
     .fetch_one(&mut *tx)
     .await?;
     let current = sqlx::query_scalar!(
-        r#"SELECT status AS "status: RequestStatus" FROM mentoring_requests WHERE id = $1"#,
+        r#"SELECT status AS "status: RequestStatus" FROM mentoring_requests WHERE id = $1 FOR UPDATE"#,
         id
     )
     .fetch_one(&mut *tx)
