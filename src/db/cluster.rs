@@ -326,7 +326,14 @@ impl EphemeralCluster {
             .take()
             .context("no pipe to the postgres watcher")?;
         let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // The port accepts connections before the server does ("the database system is
+        // starting up"); like `pg_ctl -w`, wait for the status line of postmaster.pid too.
+        let ready = || {
+            fs::read_to_string(dir.join("postmaster.pid"))
+                .map(|pid| pid.lines().nth(7).map(str::trim) == Some("ready"))
+                .unwrap_or(false)
+        };
+        while !ready() || std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {
                 bail!(
                     "the test cluster in {} did not start within 60 s",
