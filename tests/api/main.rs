@@ -8,5 +8,6 @@ mod events;
 mod groups;
 mod helpers;
 mod memberships;
+mod mentoring;
 mod ops;
 mod reports;
