@@ -5,7 +5,7 @@
 
 use futures_util::TryStreamExt;
 use serde_json::json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -54,7 +54,6 @@ pub struct Memberships {
 }
 
 struct Row {
-    slug: String,
     email: String,
     display_name: String,
     department: Option<String>,
@@ -82,50 +81,52 @@ impl Report for Memberships {
 
     async fn write(&self, conn: &mut PgConnection, sink: &mut CsvSink) -> Result<(), Stop> {
         sink.header(&HEADER).await?;
-        // Sorted by group, then name: the groups come in order from a small sort, and each
-        // group's rows are sorted on their own (an incremental sort), so the first rows leave
-        // before the last ones are read.
-        let mut rows = match &self.group {
-            None => sqlx::query_as!(
+        // One query per group, in one read-only snapshot: a single query sorted by group and
+        // name would make PostgreSQL sort every row before sending the first, while each
+        // group's rows sort on their own in memory and start flowing at once.
+        let mut tx = conn
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?;
+        let groups = match &self.group {
+            Some(group) => vec![group.clone()],
+            None => {
+                sqlx::query_as!(
+                    GroupKey,
+                    "SELECT id, slug FROM groups WHERE archived_at IS NULL ORDER BY slug"
+                )
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        };
+        for group in &groups {
+            let mut rows = sqlx::query_as!(
                 Row,
-                r#"SELECT g.slug, u.email, u.display_name, u.department, u.location,
+                r#"SELECT u.email, u.display_name, u.department, u.location,
                           m.type AS "kind: MembershipType", m.role AS "role: MembershipRole", m.joined_at
-                   FROM groups g
-                   JOIN memberships m ON m.group_id = g.id
+                   FROM memberships m
                    JOIN users u ON u.id = m.user_id
-                   WHERE g.archived_at IS NULL
-                     AND m.visibility = 'public' AND m.status = 'active' AND u.active
-                   ORDER BY g.slug, u.display_name, u.id"#
-            )
-            .fetch(&mut *conn),
-            Some(group) => sqlx::query_as!(
-                Row,
-                r#"SELECT g.slug, u.email, u.display_name, u.department, u.location,
-                          m.type AS "kind: MembershipType", m.role AS "role: MembershipRole", m.joined_at
-                   FROM groups g
-                   JOIN memberships m ON m.group_id = g.id
-                   JOIN users u ON u.id = m.user_id
-                   WHERE g.id = $1 AND g.archived_at IS NULL
+                   WHERE m.group_id = $1
                      AND m.visibility = 'public' AND m.status = 'active' AND u.active
                    ORDER BY u.display_name, u.id"#,
                 group.id
             )
-            .fetch(&mut *conn),
-        };
-        while let Some(r) = rows.try_next().await? {
-            let joined = r.joined_at.format(&Rfc3339).unwrap_or_default();
-            sink.row([
-                Cell::Text(&r.slug),
-                Cell::Text(&r.email),
-                Cell::Text(&r.display_name),
-                Cell::Text(r.department.as_deref().unwrap_or("")),
-                Cell::Text(r.location.as_deref().unwrap_or("")),
-                Cell::Text(r.kind.as_str()),
-                Cell::Text(r.role.as_str()),
-                Cell::Text(&joined),
-            ])
-            .await?;
+            .fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await? {
+                let joined = r.joined_at.format(&Rfc3339).unwrap_or_default();
+                sink.row([
+                    Cell::Text(&group.slug),
+                    Cell::Text(&r.email),
+                    Cell::Text(&r.display_name),
+                    Cell::Text(r.department.as_deref().unwrap_or("")),
+                    Cell::Text(r.location.as_deref().unwrap_or("")),
+                    Cell::Text(r.kind.as_str()),
+                    Cell::Text(r.role.as_str()),
+                    Cell::Text(&joined),
+                ])
+                .await?;
+            }
         }
+        tx.commit().await?;
         Ok(())
     }
 }
