@@ -137,6 +137,10 @@ impl PageParams {
         };
         let bad = || AppError::invalid("cursor", "is not a cursor this service gave out");
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+        // PostgreSQL text cannot hold NUL; no cursor of ours contains one.
+        if bytes.windows(6).any(|w| w == b"\\u0000") {
+            return Err(bad());
+        }
         serde_json::from_slice(&bytes).map(Some).map_err(|_| bad())
     }
 }
@@ -258,18 +262,24 @@ mod tests {
 pub fn parse_instant(field: &str, raw: &str) -> Result<time::OffsetDateTime, AppError> {
     use time::format_description::well_known::Rfc3339;
     let raw = raw.trim();
-    if let Ok(instant) = time::OffsetDateTime::parse(raw, &Rfc3339) {
-        return Ok(instant.to_offset(time::UtcOffset::UTC));
-    }
     let date_format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(raw, &date_format)
-        .map(|d| d.midnight().assume_utc())
+    let parsed = time::OffsetDateTime::parse(raw, &Rfc3339)
+        .map(|t| t.to_offset(time::UtcOffset::UTC))
+        .or_else(|_| time::Date::parse(raw, &date_format).map(|d| d.midnight().assume_utc()))
         .map_err(|_| {
             AppError::invalid(
                 field,
                 "must be a date (2026-05-01) or an RFC 3339 time (2026-05-01T09:00:00Z)",
             )
-        })
+        })?;
+    // Far outside any plausible calendar, and beyond what PostgreSQL's timestamps hold.
+    if !(1900..=9999).contains(&parsed.year()) {
+        return Err(AppError::invalid(
+            field,
+            "must be a year between 1900 and 9999",
+        ));
+    }
+    Ok(parsed)
 }
 
 /// Deserializes a field that may be absent (`None`), `null` (`Some(None)`) or a value.
@@ -304,5 +314,7 @@ mod instant_tests {
             other => panic!("{other:?}"),
         }
         assert!(parse_instant("to", "2026-02-30").is_err());
+        assert!(parse_instant("from", "-9999-01-01").is_err());
+        assert!(parse_instant("from", "+10000-01-01T00:00:00Z").is_err());
     }
 }

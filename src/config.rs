@@ -175,6 +175,12 @@ impl Settings {
             ),
             None => {}
         }
+        if self.environment == Environment::Production && self.database.url.is_none() {
+            bail!(
+                "DATABASE_URL is not set: in production belong never starts its private development \
+                 cluster (nor loads demo accounts); set DATABASE_URL to your PostgreSQL server"
+            );
+        }
         if self.auth.access_token_ttl_secs == 0
             || self.auth.access_token_ttl_secs > MAX_ACCESS_TOKEN_TTL_SECS
         {
@@ -246,6 +252,19 @@ mod tests {
 
     fn settings() -> Settings {
         Settings::defaults_for(Environment::Development).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_database_url() {
+        let mut s = settings();
+        s.environment = Environment::Production;
+        s.auth.jwt_secret = Some(SecretString::from("x".repeat(32)));
+        let err = s
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("DATABASE_URL"), "{err}");
     }
 
     #[test]

@@ -127,7 +127,11 @@ impl Metrics {
 /// Middleware that times every request under its route template.
 pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    // Only standard methods become labels: made-up ones must not grow the series without end.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m.to_string(),
+        _ => "other".to_string(),
+    };
     let route = request
         .extensions()
         .get::<MatchedPath>()

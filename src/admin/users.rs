@@ -85,6 +85,12 @@ pub async fn list(
 ) -> Result<Page<User>, AppError> {
     let limit = page.limit()?;
     let after: Option<String> = page.cursor()?;
+    if q.is_some_and(|q| q.chars().any(char::is_control)) {
+        return Err(AppError::invalid(
+            "q",
+            "must not contain control characters",
+        ));
+    }
     let pattern = q
         .map(str::trim)
         .filter(|q| !q.is_empty())

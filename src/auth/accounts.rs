@@ -106,8 +106,8 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
-async fn issue_pair(
-    pool: &PgPool,
+async fn issue_pair<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
     tokens: &AccessTokens,
     settings: &Settings,
     user_id: Uuid,
@@ -123,7 +123,7 @@ async fn issue_pair(
         digest,
         ttl
     )
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(TokenPair {
         access_token: tokens.issue(user_id)?,
@@ -145,7 +145,7 @@ pub async fn login(
     password: &SecretString,
 ) -> Result<TokenPair, AppError> {
     let email = Email::parse(email).map_err(|m| AppError::invalid("email", m))?;
-    throttle::check(pool, &email, &settings.auth).await?;
+    let attempt = throttle::reserve(pool, &email, &settings.auth).await?;
     let account = sqlx::query!(
         "SELECT id, password_hash, active FROM users WHERE email = $1",
         email.as_str()
@@ -161,7 +161,7 @@ pub async fn login(
             issue_pair(pool, tokens, settings, account.id, Uuid::new_v4()).await
         }
         account => {
-            if throttle::record_failure(pool, &email, &settings.auth).await? {
+            if attempt == settings.auth.max_failed_logins {
                 let target = account.map(|a| a.id.to_string());
                 audit::record(
                     pool,
@@ -191,7 +191,22 @@ pub async fn refresh(
     refresh_token: &SecretString,
 ) -> Result<TokenPair, AppError> {
     let digest = refresh_digest(refresh_token.expose_secret());
-    // The conditional update decides: of two concurrent refreshes with one token, one wins.
+    let mut tx = pool.begin().await?;
+    let family = sqlx::query_scalar!(
+        "SELECT family_id FROM refresh_tokens WHERE token_hash = $1",
+        digest
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::Unauthorized)?;
+    // Everything that happens to one family queues here: a rotation and a reuse revocation
+    // never interleave, so the revocation always sees (and revokes) the newest token.
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1::uuid::text, 7))",
+        family
+    )
+    .execute(&mut *tx)
+    .await?;
     let spent = sqlx::query!(
         r#"UPDATE refresh_tokens t SET used_at = now()
            FROM users u
@@ -200,26 +215,29 @@ pub async fn refresh(
            RETURNING t.family_id, t.user_id, u.active"#,
         digest
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await?;
     match spent {
         Some(row) if row.active => {
-            issue_pair(pool, tokens, settings, row.user_id, row.family_id).await
+            let pair = issue_pair(&mut *tx, tokens, settings, row.user_id, row.family_id).await?;
+            tx.commit().await?;
+            Ok(pair)
         }
         Some(_) => Err(AppError::Unauthorized),
         None => {
             let reused = sqlx::query!(
                 r#"UPDATE refresh_tokens SET revoked_at = now()
-                   WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL)
-                     AND revoked_at IS NULL
+                   WHERE family_id = $1 AND revoked_at IS NULL
+                     AND EXISTS (SELECT 1 FROM refresh_tokens s WHERE s.token_hash = $2 AND s.used_at IS NOT NULL)
                    RETURNING user_id"#,
+                family,
                 digest
             )
-            .fetch_all(pool)
+            .fetch_all(&mut *tx)
             .await?;
             if let Some(first) = reused.first() {
                 audit::record(
-                    pool,
+                    &mut *tx,
                     None,
                     "auth.refresh_reused",
                     Some(&first.user_id.to_string()),
@@ -227,6 +245,7 @@ pub async fn refresh(
                 )
                 .await?;
             }
+            tx.commit().await?;
             Err(AppError::Unauthorized)
         }
     }

@@ -112,6 +112,23 @@ impl FromRequestParts<AppState> for MaybeUser {
     }
 }
 
+/// Inside a write transaction: takes a share lock on the user's row and checks they are still
+/// active. A concurrent deactivation (which updates that row) then either waits for this
+/// transaction, and ends what it wrote, or has already committed, and this answers 401.
+pub async fn lock_active(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    user_id: Uuid,
+) -> Result<(), AppError> {
+    sqlx::query_scalar!(
+        "SELECT id FROM users WHERE id = $1 AND active FOR SHARE",
+        user_id
+    )
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(|_| ())
+    .ok_or(AppError::Unauthorized)
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn load_active(
     pool: &sqlx::PgPool,

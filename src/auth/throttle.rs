@@ -1,5 +1,7 @@
-//! Failed sign-ins, counted per email in PostgreSQL so that every instance agrees. Past the
-//! threshold within the window, sign-ins for that email are answered 429 until the window ends.
+//! Sign-in attempts, counted per email in PostgreSQL so that every instance agrees. An attempt
+//! is counted before its password is checked, in one statement, so that a burst of parallel
+//! attempts cannot all slip past the limit; a successful sign-in clears the count. Past the
+//! limit within the window, sign-ins for that email are answered 429 until the window ends.
 
 use sqlx::PgPool;
 
@@ -7,38 +9,14 @@ use crate::auth::email::Email;
 use crate::config::AuthSettings;
 use crate::error::AppError;
 
-/// 429 with the seconds left when the email has used up its attempts.
+/// Counts one attempt. Answers 429 past the limit, else the attempt's number in the window.
 #[tracing::instrument(skip_all)]
-pub async fn check(pool: &PgPool, email: &Email, settings: &AuthSettings) -> Result<(), AppError> {
-    let window = window_secs(settings);
-    let blocked = sqlx::query_scalar!(
-        r#"SELECT ceil(extract(epoch FROM window_started_at + make_interval(secs => $2) - now()))::bigint AS "retry_after!"
-           FROM login_failures
-           WHERE email = $1
-             AND failures >= $3
-             AND window_started_at + make_interval(secs => $2) > now()"#,
-        email.as_str(),
-        window,
-        i32::try_from(settings.max_failed_logins).unwrap_or(i32::MAX),
-    )
-    .fetch_optional(pool)
-    .await?;
-    match blocked {
-        Some(secs) => Err(AppError::TooManyRequests {
-            retry_after_secs: u64::try_from(secs).unwrap_or(1).max(1),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// Counts a failure; answers whether this one reached the threshold (the start of a burst).
-#[tracing::instrument(skip_all)]
-pub async fn record_failure(
+pub async fn reserve(
     pool: &PgPool,
     email: &Email,
     settings: &AuthSettings,
-) -> Result<bool, AppError> {
-    let failures = sqlx::query_scalar!(
+) -> Result<u32, AppError> {
+    let row = sqlx::query!(
         r#"INSERT INTO login_failures AS f (email, failures, window_started_at)
            VALUES ($1, 1, now())
            ON CONFLICT (email) DO UPDATE SET
@@ -46,15 +24,24 @@ pub async fn record_failure(
                                THEN 1 ELSE f.failures + 1 END,
                window_started_at = CASE WHEN f.window_started_at + make_interval(secs => $2) <= now()
                                         THEN now() ELSE f.window_started_at END
-           RETURNING failures"#,
+           RETURNING failures,
+                     ceil(extract(epoch FROM window_started_at + make_interval(secs => $2) - now()))::bigint
+                         AS "retry_after!""#,
         email.as_str(),
-        window_secs(settings),
+        settings.failed_login_window_secs as f64,
     )
     .fetch_one(pool)
     .await?;
-    Ok(u32::try_from(failures).unwrap_or(0) == settings.max_failed_logins)
+    let attempt = u32::try_from(row.failures).unwrap_or(u32::MAX);
+    if attempt > settings.max_failed_logins {
+        return Err(AppError::TooManyRequests {
+            retry_after_secs: u64::try_from(row.retry_after).unwrap_or(1).max(1),
+        });
+    }
+    Ok(attempt)
 }
 
+/// A successful sign-in: the count starts afresh.
 #[tracing::instrument(skip_all)]
 pub async fn clear(pool: &PgPool, email: &Email) -> Result<(), AppError> {
     sqlx::query!(
@@ -64,8 +51,4 @@ pub async fn clear(pool: &PgPool, email: &Email) -> Result<(), AppError> {
     .execute(pool)
     .await?;
     Ok(())
-}
-
-fn window_secs(settings: &AuthSettings) -> f64 {
-    settings.failed_login_window_secs as f64
 }

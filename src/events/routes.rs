@@ -252,7 +252,12 @@ async fn ical_feed(
     Path(token): Path<String>,
 ) -> AppResult<Response> {
     let token = token.strip_suffix(".ics").unwrap_or(&token);
-    if token.len() > 64 {
+    // Tokens are 43 characters of URL-safe base64; anything else names no feed.
+    let well_formed = token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
         return Err(AppError::NotFound);
     }
     let body = calendar::feed(&state.pool, token).await?;

@@ -91,9 +91,8 @@ async fn position(
     user_id: Uuid,
 ) -> Result<Option<i64>, AppError> {
     Ok(sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM rsvps w, rsvps mine
-           WHERE mine.event_id = $1 AND mine.user_id = $2 AND mine.status = 'waitlisted'
-             AND w.event_id = $1 AND w.status = 'waitlisted' AND w.seq <= mine.seq"#,
+        r#"SELECT coalesce(max(waitlist_position(mine.event_id, mine.seq)), 0) AS "n!" FROM rsvps mine
+           WHERE mine.event_id = $1 AND mine.user_id = $2 AND mine.status = 'waitlisted'"#,
         event_id,
         user_id
     )
@@ -111,6 +110,7 @@ pub async fn respond(pool: &PgPool, event: &EventRef) -> Result<RsvpAnswer, AppE
     }
     let user_id = event.access.group.user_id;
     let mut tx = pool.begin().await?;
+    crate::auth::lock_active(&mut tx, user_id).await?;
     let locked = lock_event(&mut tx, event.id).await?;
     if locked.cancelled {
         return Err(AppError::Conflict("this event is cancelled".into()));
@@ -189,6 +189,31 @@ pub async fn withdraw(pool: &PgPool, event: &EventRef) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Cancels someone's RSVPs to a group's upcoming `members` events when they stop being a
+/// member (they could no longer see those events, nor cancel the RSVP themselves), promoting
+/// each waitlist, inside the leave's or removal's transaction.
+pub async fn withdraw_from_members_events(
+    tx: &mut Transaction<'_, Postgres>,
+    group_id: Uuid,
+    user_id: Uuid,
+) -> Result<u64, AppError> {
+    let events = sqlx::query_scalar!(
+        "SELECT e.id FROM rsvps r JOIN events e ON e.id = r.event_id
+         WHERE r.user_id = $1 AND e.group_id = $2 AND e.audience = 'members'
+           AND e.starts_at > now() AND e.cancelled_at IS NULL
+         ORDER BY e.id",
+        user_id,
+        group_id
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    for event_id in &events {
+        lock_event(tx, *event_id).await?;
+        withdraw_locked(tx, *event_id, user_id).await?;
+    }
+    Ok(events.len() as u64)
+}
+
 /// Cancels every RSVP of a deactivated person to events not yet started, promoting each
 /// waitlist, inside the deactivation's transaction. Events are locked in id order so two
 /// deactivations never deadlock.
@@ -247,7 +272,7 @@ pub async fn attendees(
         Attendee,
         r#"SELECT r.user_id, u.display_name, u.email, r.status AS "status: RsvpStatus", r.responded_at, r.seq,
                   CASE WHEN r.status = 'waitlisted' THEN
-                      (SELECT count(*) FROM rsvps w WHERE w.event_id = r.event_id AND w.status = 'waitlisted' AND w.seq <= r.seq)
+                      waitlist_position(r.event_id, r.seq)
                   END AS "waitlist_position?"
            FROM rsvps r JOIN users u ON u.id = r.user_id
            WHERE r.event_id = $1

@@ -272,19 +272,30 @@ pub async fn create(
     Ok(id)
 }
 
+/// Locks the event's row and reads its values and whether it is cancelled.
 async fn lock_values(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
-) -> Result<EventValues, AppError> {
-    Ok(sqlx::query_as!(
-        EventValues,
+) -> Result<(EventValues, bool), AppError> {
+    let r = sqlx::query!(
         r#"SELECT title, description, starts_at, ends_at, location, online_url, capacity,
-                  audience AS "audience: Audience"
+                  audience AS "audience: Audience", cancelled_at IS NOT NULL AS "cancelled!"
            FROM events WHERE id = $1 FOR NO KEY UPDATE"#,
         id
     )
     .fetch_one(&mut **tx)
-    .await?)
+    .await?;
+    let values = EventValues {
+        title: r.title,
+        description: r.description,
+        starts_at: r.starts_at,
+        ends_at: r.ends_at,
+        location: r.location,
+        online_url: r.online_url,
+        capacity: r.capacity,
+        audience: r.audience,
+    };
+    Ok((values, r.cancelled))
 }
 
 /// Edits an event. Lowering the capacity below the number going is 409; raising it promotes
@@ -295,8 +306,8 @@ pub async fn update(pool: &PgPool, event: &EventRef, fields: EventFields) -> Res
         return Err(AppError::Forbidden);
     }
     let mut tx = pool.begin().await?;
-    let current = lock_values(&mut tx, event.id).await?;
-    if event.cancelled {
+    let (current, cancelled) = lock_values(&mut tx, event.id).await?;
+    if cancelled {
         return Err(AppError::Conflict("this event is cancelled".into()));
     }
     let v = fields.apply(Some(&current), OffsetDateTime::now_utc())?;
@@ -400,7 +411,7 @@ pub async fn detail(pool: &PgPool, event: &EventRef) -> Result<Event, AppError> 
                   e.cancelled_at IS NOT NULL AS "cancelled!",
                   mine.status AS "my_rsvp?: RsvpStatus",
                   CASE WHEN mine.status = 'waitlisted' THEN
-                      (SELECT count(*) FROM rsvps w WHERE w.event_id = e.id AND w.status = 'waitlisted' AND w.seq <= mine.seq)
+                      waitlist_position(e.id, mine.seq)
                   END AS "my_waitlist_position?",
                   e.sequence, e.updated_at
            FROM events e
@@ -453,7 +464,7 @@ pub async fn list(
                   e.cancelled_at IS NOT NULL AS "cancelled!",
                   mine.status AS "my_rsvp?: RsvpStatus",
                   CASE WHEN mine.status = 'waitlisted' THEN
-                      (SELECT count(*) FROM rsvps w WHERE w.event_id = e.id AND w.status = 'waitlisted' AND w.seq <= mine.seq)
+                      waitlist_position(e.id, mine.seq)
                   END AS "my_waitlist_position?",
                   e.sequence, e.updated_at
            FROM events e

@@ -135,6 +135,7 @@ pub async fn join(
         JoinPolicy::Approval => MembershipStatus::Pending,
     };
     let mut tx = pool.begin().await?;
+    crate::auth::lock_active(&mut tx, user_id).await?;
     // One statement inserts the membership or, when it exists (however recently a concurrent
     // request of the same user made it, or ended it), locks it: PostgreSQL guarantees an insert
     // or an update, so a race with our own join or leave can never fail the request. The no-op
@@ -235,6 +236,7 @@ pub async fn leave(pool: &PgPool, group: &GroupRef) -> Result<(), AppError> {
             None,
         )
         .await?;
+        crate::events::rsvp::withdraw_from_members_events(&mut tx, group.id, user_id).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -346,6 +348,7 @@ pub async fn remove_member(pool: &PgPool, group: &GroupRef, target: Uuid) -> Res
         None,
     )
     .await?;
+    crate::events::rsvp::withdraw_from_members_events(&mut tx, group.id, target).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -159,5 +159,14 @@ pub async fn csv(pool: &PgPool, group: &GroupRef) -> Result<Vec<u8>, AppError> {
             ],
         );
     }
+    // Contact details of the whole roster leave the service: record who took them.
+    crate::admin::audit::record(
+        pool,
+        Some(group.access.user_id),
+        "report.members_csv",
+        Some(&group.slug),
+        serde_json::json!({ "rows": rows.len() }),
+    )
+    .await?;
     Ok(out)
 }

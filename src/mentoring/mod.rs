@@ -74,7 +74,14 @@ pub struct OfferAccess {
 impl OfferAccess {
     /// Close the offer, read its requests, accept or decline them.
     pub fn can_manage(&self) -> bool {
-        self.group.user_id == self.mentor_id || self.group.can_manage()
+        (self.group.user_id == self.mentor_id && self.group.is_active_member())
+            || self.group.can_manage()
+    }
+
+    /// Accept or decline a request: a manager, but never for their own request (a lead who
+    /// asked for a colleague's mentoring does not get to accept themselves).
+    pub fn can_decide(&self, mentee_id: Uuid) -> bool {
+        self.can_manage() && self.group.user_id != mentee_id
     }
 
     /// Ask for mentoring: an active member or ally of the group who is not the mentor.
@@ -194,8 +201,8 @@ pub async fn create_offer(
     let mentor_id = fields.mentor_id.unwrap_or(group.access.user_id);
     let mentor_ok = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id
-                          WHERE m.group_id = $1 AND m.user_id = $2 AND m.status = 'active' AND u.active
-                            AND (m.type = 'member' OR m.role = 'lead')) AS "ok!""#,
+                          WHERE m.group_id = $1 AND m.user_id = $2 AND u.active
+                            AND mentor_shown(m.role, m.type, m.status, m.visibility)) AS "ok!""#,
         group.id,
         mentor_id
     )
@@ -204,7 +211,8 @@ pub async fn create_offer(
     if !mentor_ok {
         errors.push(FieldError::new(
             "mentor_id",
-            "the mentor must be an active member or lead of this group",
+            "the mentor must be a lead of this group, or an active member whose membership is public \
+             (naming a mentor shows everyone that they belong to the group)",
         ));
     }
     let (Some(title), Some(slots), true) = (title, slots, errors.is_empty()) else {
@@ -250,7 +258,9 @@ pub async fn list_offers(
                   o.closed_at IS NOT NULL AS "closed!", o.created_at
            FROM mentoring_offers o
            JOIN groups g ON g.id = o.group_id
-           JOIN users u ON u.id = o.mentor_id
+           JOIN users u ON u.id = o.mentor_id AND u.active
+           JOIN memberships mm ON mm.group_id = o.group_id AND mm.user_id = o.mentor_id
+                              AND mentor_shown(mm.role, mm.type, mm.status, mm.visibility)
            WHERE o.group_id = $1 AND o.closed_at IS NULL
              AND ($2::timestamptz IS NULL OR (o.created_at, o.id) < ($2, $3::uuid))
            ORDER BY o.created_at DESC, o.id DESC
@@ -435,17 +445,20 @@ pub async fn request(
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
+    let mut tx = pool.begin().await?;
+    crate::auth::lock_active(&mut tx, offer.access.group.user_id).await?;
     let id = sqlx::query_scalar!(
         "INSERT INTO mentoring_requests (offer_id, mentee_id, message) VALUES ($1, $2, $3) RETURNING id",
         offer.id,
         offer.access.group.user_id,
         message.unwrap_or_default()
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await
     .on_constraint("mentoring_requests_once", || {
         AppError::Conflict("you have already asked for this offer".into())
     })?;
+    tx.commit().await?;
     fetch_request(pool, id).await
 }
 
@@ -507,7 +520,9 @@ pub async fn decide(
     }
     match to {
         RequestStatus::Withdrawn if !is_mentee => return Err(AppError::Forbidden),
-        RequestStatus::Accepted | RequestStatus::Declined if !offer.access.can_manage() => {
+        RequestStatus::Accepted | RequestStatus::Declined
+            if !offer.access.can_decide(found.mentee_id) =>
+        {
             return Err(AppError::Forbidden);
         }
         _ => {}
@@ -700,6 +715,10 @@ mod tests {
         );
         assert!(lead.can_manage());
         assert!(!access(me, mentor, None, None).can_request());
+        assert!(
+            lead.can_decide(Uuid::new_v4()) && !lead.can_decide(me),
+            "not their own request"
+        );
     }
 
     #[test]

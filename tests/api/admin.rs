@@ -92,7 +92,18 @@ async fn users_are_listed_searched_and_paged() {
         1,
         "% and _ match literally: {found}"
     );
-    for bad in ["limit=0", "limit=101", "limit=x", "cursor=%21%21"] {
+    let nul_cursor = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        br#""a\u0000b""#,
+    );
+    for bad in [
+        "limit=0".to_string(),
+        "limit=101".into(),
+        "limit=x".into(),
+        "cursor=%21%21".into(),
+        "q=a%00b".into(),
+        format!("cursor={nul_cursor}"),
+    ] {
         let (status, body) = app
             .get(&format!("/api/v1/admin/users?{bad}"), Some(&admin.token))
             .await;

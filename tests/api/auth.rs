@@ -457,3 +457,77 @@ async fn a_deactivated_user_is_locked_out_at_once() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit() {
+    let app = spawn_app().await; // max_failed_logins = 3 in tests
+    app.register("jo@example.com").await;
+    let url = format!("{}/api/v1/auth/login", app.base);
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (client, url) = (app.client.clone(), url.clone());
+            tokio::spawn(async move {
+                let body =
+                    json!({"email": "jo@example.com", "password": format!("guess number {i:04}")});
+                client.post(url).json(&body).send().await.unwrap().status()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let tried = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((tried, refused), (3, 17), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn racing_refreshes_with_one_token_leave_no_live_session() {
+    let app = spawn_app().await;
+    app.register("kit@example.com").await;
+    let pair = app.login("kit@example.com").await;
+    let url = format!("{}/api/v1/auth/refresh", app.base);
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (client, url) = (app.client.clone(), url.clone());
+            let body = json!({"refresh_token": pair["refresh_token"]});
+            tokio::spawn(async move {
+                let r = client.post(url).json(&body).send().await.unwrap();
+                (r.status(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            StatusCode::OK => winners.push(body),
+            StatusCode::UNAUTHORIZED => {}
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "one rotation wins");
+    // The others were replays of a spent token: the family, the winner's new token included, is revoked.
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": winners[0]["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NULL AND used_at IS NULL",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(live, 0);
+}

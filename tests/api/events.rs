@@ -339,6 +339,15 @@ async fn bad_events_are_refused_naming_the_field() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    for far in ["-9999-01-01", "%2B10000-01-01T00:00:00Z", "0001-01-01"] {
+        let (status, body) = app
+            .get(
+                &format!("/api/v1/groups/pride/events?from={far}"),
+                Some(&c.member.token),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{far}: {body}");
+    }
     let (status, body) = app
         .get(
             "/api/v1/groups/pride/events?from=2026-05-02&to=2026-05-01",
@@ -861,6 +870,13 @@ async fn calendar_feeds_follow_the_rules_and_parse() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let r = app
         .client
+        .get(format!("{}/ical/%00", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = app
+        .client
         .get(format!("{}/ical/{}", app.base, "x".repeat(500)))
         .send()
         .await
@@ -904,4 +920,51 @@ async fn deactivation_cancels_future_rsvps_and_promotes_the_waitlist() {
     // The feed of a deactivated person is gone too.
     let (status, _) = app.get("/api/v1/me/calendar", Some(&c.member.token)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn leaving_a_group_gives_up_its_members_only_seats() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let event = create(
+        &app,
+        &c.lead.token,
+        "pride",
+        event_body("Circle", Some(1), "members"),
+    )
+    .await;
+    let id = event["id"].as_str().unwrap().to_string();
+    assert_eq!(rsvp(&app, &c.member, &id).await["status"], "going");
+    assert_eq!(rsvp(&app, &c.ally, &id).await["status"], "waitlisted");
+    let (status, _) = app
+        .delete("/api/v1/groups/pride/membership", Some(&c.member.token))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        my_rsvp(&app, &c.ally, &id).await.0,
+        "going",
+        "the seat went to the next in line"
+    );
+    let (_, detail) = app
+        .get(&format!("/api/v1/events/{id}"), Some(&c.lead.token))
+        .await;
+    assert_eq!(
+        (
+            detail["going_count"].as_i64(),
+            detail["waitlist_count"].as_i64()
+        ),
+        (Some(1), Some(0))
+    );
+    // A removal by a lead does the same.
+    let (status, _) = app
+        .delete(
+            &format!("/api/v1/groups/pride/members/{}", c.ally.id),
+            Some(&c.lead.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, detail) = app
+        .get(&format!("/api/v1/events/{id}"), Some(&c.lead.token))
+        .await;
+    assert_eq!(detail["going_count"].as_i64(), Some(0));
 }

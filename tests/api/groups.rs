@@ -602,6 +602,15 @@ async fn rosters_and_counts_follow_the_privacy_rules_exactly() {
         assert!(csv.contains(&user.id.to_string()), "{csv}");
     }
     assert!(!csv.contains(&c.outsider.id.to_string()));
+    // Contact details leaving the service are recorded: who, which group, how many rows.
+    let (actor, target, details): (Option<Uuid>, Option<String>, Value) = sqlx::query_as(
+        "SELECT actor_id, target, details FROM audit_log WHERE action = 'report.members_csv'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((actor, target.as_deref()), (Some(c.lead.id), Some(SLUG)));
+    assert_eq!(details["rows"], everything.len());
 }
 
 #[tokio::test]

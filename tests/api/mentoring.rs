@@ -81,7 +81,19 @@ impl Cast {
 
 /// Joins `slug` and, where the group asks for approval, has the admin approve it.
 async fn join_active(app: &TestApp, admin: &TestUser, user: &TestUser, slug: &str, kind: &str) {
-    let membership = app.join(user, slug, kind, None).await;
+    join_active_as(app, admin, user, slug, kind, None).await;
+}
+
+/// `join_active` with a visibility (a mentor must show their membership to everyone).
+async fn join_active_as(
+    app: &TestApp,
+    admin: &TestUser,
+    user: &TestUser,
+    slug: &str,
+    kind: &str,
+    visibility: Option<&str>,
+) {
+    let membership = app.join(user, slug, kind, visibility).await;
     if membership["status"] == "pending" {
         let approved = app
             .change_member(admin, slug, user, json!({"status": "active"}))
@@ -103,7 +115,7 @@ async fn cast(app: &TestApp) -> Cast {
     let ally = app.user("Al Ally").await;
     join_active(app, &admin, &ally, SLUG, "ally").await;
     let mentor = app.user("Mo Mentor").await;
-    join_active(app, &admin, &mentor, SLUG, "member").await;
+    join_active_as(app, &admin, &mentor, SLUG, "member", Some("public")).await;
     let pending = app.user("Pat Pending").await;
     let membership = app.join(&pending, SLUG, "member", None).await;
     assert_eq!(membership["status"], "pending", "{membership}");
@@ -311,7 +323,15 @@ async fn every_employee_browses_the_open_offers_of_a_group() {
         .await;
     assert_eq!(status, StatusCode::OK);
     // Another group's offer is not part of this group's list.
-    join_active(&app, &cast.admin, &cast.mentor, OTHER, "member").await;
+    join_active_as(
+        &app,
+        &cast.admin,
+        &cast.mentor,
+        OTHER,
+        "member",
+        Some("public"),
+    )
+    .await;
     create_offer(
         &app,
         &cast.other_lead,
@@ -431,7 +451,22 @@ async fn only_leads_of_the_group_and_admins_post_offers() {
             .await
             .unwrap();
     assert_eq!(created_by, cast.lead.id);
-    // The lead naming an active member.
+    // The lead naming an active member: only one who shows the membership to everyone, since
+    // the offer names them to every employee.
+    let (status, answer) = app
+        .post(
+            &offers_path(SLUG),
+            Some(&cast.lead.token),
+            json!({"title": "Budgets", "slots": 1, "mentor_id": cast.member.id}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a `members` membership: {answer}"
+    );
+    assert_eq!(fields(&answer), ["mentor_id"]);
+    app.join(&cast.member, SLUG, "member", Some("public")).await;
     let offer = create_offer(
         &app,
         &cast.lead,
@@ -440,6 +475,22 @@ async fn only_leads_of_the_group_and_admins_post_offers() {
     )
     .await;
     assert_eq!(offer["mentor"]["id"], json!(cast.member.id));
+    // When the mentor hides the membership again, the offer leaves the public list.
+    app.join(&cast.member, SLUG, "member", Some("private"))
+        .await;
+    let (_, list) = app
+        .get(&offers_path(SLUG), Some(&cast.outsider.token))
+        .await;
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["id"] != offer["id"]),
+        "{list}"
+    );
+    app.join(&cast.member, SLUG, "member", Some("members"))
+        .await;
 
     // An admin who is not a member must name a mentor.
     let (status, answer) = app
@@ -1316,7 +1367,15 @@ async fn accepted_requests_never_exceed_the_slots() {
 async fn me_mentoring_shows_my_offers_and_my_requests() {
     let app = spawn_app().await;
     let cast = cast(&app).await;
-    join_active(&app, &cast.admin, &cast.mentor, OTHER, "member").await;
+    join_active_as(
+        &app,
+        &cast.admin,
+        &cast.mentor,
+        OTHER,
+        "member",
+        Some("public"),
+    )
+    .await;
     join_active(&app, &cast.admin, &cast.member, OTHER, "ally").await;
     let first = mentor_offer(&app, &cast, "First", 2).await;
     let closed = mentor_offer(&app, &cast, "Closed", 2).await;
@@ -1406,7 +1465,15 @@ async fn me_mentoring_shows_my_offers_and_my_requests() {
 async fn deactivation_withdraws_requests_and_closes_offers() {
     let app = spawn_app().await;
     let cast = cast(&app).await;
-    join_active(&app, &cast.admin, &cast.mentor, OTHER, "member").await;
+    join_active_as(
+        &app,
+        &cast.admin,
+        &cast.mentor,
+        OTHER,
+        "member",
+        Some("public"),
+    )
+    .await;
     let mentors_here = mentor_offer(&app, &cast, "Mentor's here", 3).await;
     let mentors_there = id_of(
         &create_offer(
@@ -1806,4 +1873,35 @@ async fn an_acceptance_that_read_a_request_before_its_mentee_was_deactivated_doe
     );
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(db_accepted(&app, &offer).await, 0);
+}
+
+#[tokio::test]
+async fn a_lead_who_asked_for_mentoring_cannot_accept_their_own_request() {
+    let app = spawn_app().await;
+    let cast = cast(&app).await;
+    let offer = mentor_offer(&app, &cast, "Negotiation", 1).await;
+    let (status, request) = app
+        .post(
+            &format!("/api/v1/mentoring-offers/{offer}/requests"),
+            Some(&cast.lead.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{request}");
+    let path = format!(
+        "/api/v1/mentoring-requests/{}",
+        request["id"].as_str().unwrap()
+    );
+    let (status, _) = app
+        .patch(&path, Some(&cast.lead.token), json!({"status": "accepted"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .patch(
+            &path,
+            Some(&cast.mentor.token),
+            json!({"status": "accepted"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
