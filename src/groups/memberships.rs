@@ -237,6 +237,7 @@ pub async fn leave(pool: &PgPool, group: &GroupRef) -> Result<(), AppError> {
         )
         .await?;
         crate::events::rsvp::withdraw_from_members_events(&mut tx, group.id, user_id).await?;
+        crate::mentoring::withdraw_in_group(&mut tx, group.id, user_id).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -349,6 +350,7 @@ pub async fn remove_member(pool: &PgPool, group: &GroupRef, target: Uuid) -> Res
     )
     .await?;
     crate::events::rsvp::withdraw_from_members_events(&mut tx, group.id, target).await?;
+    crate::mentoring::withdraw_in_group(&mut tx, group.id, target).await?;
     tx.commit().await?;
     Ok(())
 }

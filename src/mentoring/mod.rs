@@ -632,6 +632,26 @@ pub async fn mine(pool: &PgPool, user_id: Uuid) -> Result<MyMentoring, AppError>
     })
 }
 
+/// Withdraws someone's open requests for a group's offers when they stop being a member (only
+/// members and allies may ask), inside the leave's or removal's transaction.
+pub async fn withdraw_in_group(
+    tx: &mut Transaction<'_, Postgres>,
+    group_id: Uuid,
+    user_id: Uuid,
+) -> Result<u64, AppError> {
+    let withdrawn = sqlx::query!(
+        "UPDATE mentoring_requests r SET status = 'withdrawn', decided_at = now(), decided_by = $2
+         FROM mentoring_offers o
+         WHERE o.id = r.offer_id AND o.group_id = $1 AND r.mentee_id = $2
+           AND r.status IN ('pending', 'accepted')",
+        group_id,
+        user_id
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(withdrawn.rows_affected())
+}
+
 pub struct Ended {
     pub requests_withdrawn: u64,
     pub offers_closed: u64,

@@ -1905,3 +1905,48 @@ async fn a_lead_who_asked_for_mentoring_cannot_accept_their_own_request() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn leaving_the_group_withdraws_the_requests_made_in_it() {
+    let app = spawn_app().await;
+    let cast = cast(&app).await;
+    let offer = mentor_offer(&app, &cast, "Speaking up", 1).await;
+    let (status, request) = app
+        .post(
+            &format!("/api/v1/mentoring-offers/{offer}/requests"),
+            Some(&cast.member.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let path = format!(
+        "/api/v1/mentoring-requests/{}",
+        request["id"].as_str().unwrap()
+    );
+    app.patch(
+        &path,
+        Some(&cast.mentor.token),
+        json!({"status": "accepted"}),
+    )
+    .await;
+    let (status, _) = app
+        .delete(
+            &format!("/api/v1/groups/{SLUG}/membership"),
+            Some(&cast.member.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, mine) = app
+        .get("/api/v1/me/mentoring", Some(&cast.member.token))
+        .await;
+    assert_eq!(mine["requests"][0]["status"], "withdrawn", "{mine}");
+    let (_, offers) = app.get(&offers_path(SLUG), Some(&cast.lead.token)).await;
+    let listed = offers["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == json!(offer))
+        .cloned()
+        .unwrap();
+    assert_eq!(listed["slots_taken"], 0, "the slot is free again");
+}
