@@ -1105,3 +1105,84 @@ async fn a_download_cut_short_is_audited_with_the_rows_sent_and_its_query_stoppe
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.split_terminator("\r\n").count(), 120_001);
 }
+
+#[tokio::test]
+async fn a_report_that_fails_mid_way_is_cut_off_not_passed_off_as_whole() {
+    let app = spawn_app().await;
+    let hr = app.hr().await;
+    sql_group(&app, "bulk", false).await;
+    bulk_public_members(&app, "bulk", 120_000).await;
+    let mut response = app
+        .client
+        .get(format!("{}{MEMBERSHIPS}", app.base))
+        .bearer_auth(&hr.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.chunk().await.unwrap().unwrap();
+    // The database connection of the report dies while the client is still reading.
+    let mut terminated = false;
+    for _ in 0..100 {
+        terminated = sqlx::query_scalar(
+            "SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND query LIKE '%m.visibility = ''public''%' AND state = 'active'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if terminated {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(terminated, "the report's query was not found running");
+    // The client does not get a clean end of the body: the download is visibly broken.
+    let mut received = 0usize;
+    let ending = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => received += chunk.len(),
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(
+        ending.is_err(),
+        "a cut-off download ended cleanly after {received} bytes"
+    );
+    let audits = wait_for_audits(&app, 1).await;
+    assert_eq!(audits[0].2["completed"], false, "{:?}", audits[0]);
+    assert!(audits[0].2["rows"].as_u64().unwrap() < 120_000);
+}
+
+#[tokio::test]
+async fn the_reports_are_in_the_openapi_document() {
+    let app = spawn_app().await;
+    let (status, doc) = app.get("/api/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for (path, param) in [
+        ("/api/v1/reports/groups.csv", "from"),
+        ("/api/v1/reports/memberships.csv", "group"),
+        ("/api/v1/reports/breakdown.csv", "by"),
+    ] {
+        let get = &doc["paths"][path]["get"];
+        assert!(
+            get["responses"]["200"]["content"]["text/csv"].is_object(),
+            "{path}: {get}"
+        );
+        for status in ["401", "403"] {
+            assert!(
+                get["responses"][status].is_object(),
+                "{path} {status}: {get}"
+            );
+        }
+        let params: Vec<&str> = get["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert!(params.contains(&param), "{path}: {params:?}");
+    }
+}
