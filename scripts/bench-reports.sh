@@ -120,6 +120,9 @@ print((int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK'))"
                 WHERE action = 'report.downloaded' ORDER BY id DESC LIMIT 1" | tr '|' ' '
     }
 
+    read -r rss_start hwm_start < <(memory)
+    echo "server memory when ready, before any report: RSS $(mib "$rss_start") MiB, VmHWM $(mib "$hwm_start") MiB"
+
     say "warm-up: one export of the smallest group, and each aggregate report"
     small=$(sql -c "SELECT g.slug FROM groups g JOIN memberships m ON m.group_id = g.id GROUP BY g.slug ORDER BY count(*) LIMIT 1")
     for path in "memberships.csv?group=$small" "groups.csv" "breakdown.csv?by=department"; do
