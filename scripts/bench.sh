@@ -14,6 +14,9 @@
 #   BENCH_POOL=16            the server's pool (BELONG__DATABASE__MAX_CONNECTIONS)
 #   BENCH_EMPLOYEES=50000 BENCH_GROUPS=100 BENCH_MEMBERSHIPS=200000   the organisation
 #   BENCH_SCENARIOS="signin groups"   which scenarios of the load tool to run
+#   BENCH_SQL=""             SQL run (psql) after loading, before serving, to try a change
+#                            without touching the code, for example
+#                            "ALTER DATABASE belong SET plan_cache_mode = force_custom_plan"
 #   BENCH_KEEP=1             keep the logs folder (server log, pgbench script and logs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,13 +67,25 @@ export LIST_SQL
 
 inside() {
     work=$BENCH_WORK
-    say() { printf '\n--- %s (load average %s)\n' "$1" "$(cut -d' ' -f1-3 /proc/loadavg)"; }
+    # The load average counts this benchmark's own processes too; compilers running are a
+    # better sign of what else the machine is doing.
+    say() {
+        printf '\n--- %s (load average %s; other processes: %s)\n' "$1" \
+            "$(cut -d' ' -f1-3 /proc/loadavg)" "$(others)"
+    }
+    others() {
+        ps -eo pcpu=,comm= | awk '$2 ~ /^(rustc|cargo|cc|ld|clang|rust-analyzer)/ || ($1 > 20 && $2 !~ /^(postgres|belong|load|pgbench)/) {n++; cpu += $1} END {printf "%d busy, %.0f%% CPU", n, cpu}'
+    }
     export BELONG__LOG__FORMAT=json
 
     say "migrate and load the synthetic organisation"
     "$work/belong" migrate
     BELONG__LOG__FILTER=warn,sqlx=error "$work/belong" seed --synthetic --employees "$BENCH_EMPLOYEES" --groups "$BENCH_GROUPS" \
         --memberships "$BENCH_MEMBERSHIPS"
+    if [ -n "${BENCH_SQL:-}" ]; then
+        say "BENCH_SQL: $BENCH_SQL"
+        psql -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "$BENCH_SQL"
+    fi
 
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     url="http://127.0.0.1:$port"
@@ -107,9 +122,11 @@ inside() {
     python3 - "$work" <<'PY'
 import os, re, sys
 sql = os.environ["LIST_SQL"].strip()
+# The caller is a random synthetic employee; its id is fetched first (\gset) so that the list
+# query gets it as a plain uuid parameter, as from the server.
 variants = {
     "bound": {
-        "1": "md5('belong-synthetic-user:' || :n)::uuid",  # a random synthetic employee
+        "1": ":uid",                                        # a random synthetic employee
         "2": "(:is_admin)::boolean",                        # false
         "3": "(NULLIF(:zero, 0)::text)",                    # NULL: no search
         "4": "(NULLIF(:zero, 0)::real)",                    # NULL: no cursor, the first page
@@ -117,14 +134,15 @@ variants = {
         "7": ":limit",                                      # 21: a page of 20, plus one
     },
     "literal": {
-        "1": "md5('belong-synthetic-user:' || :n)::uuid", "2": "false", "3": "NULL::text",
+        "1": ":uid", "2": "false", "3": "NULL::text",
         "4": "NULL::real", "5": "NULL::text", "6": "NULL::text", "7": "21",
     },
 }
 for name, params in variants.items():
     body = re.sub(r"\$(\d+)", lambda m: params[m.group(1)], sql)
     with open(f"{sys.argv[1]}/list-{name}.sql", "w") as f:
-        f.write("\\set n random(1, :employees)\n" + body + ";\n")
+        f.write("\\set n random(1, :employees)\n"
+                "SELECT md5('belong-synthetic-user:' || :n)::uuid AS uid \\gset\n" + body + ";\n")
 PY
     # Does src/groups/directory.rs still hold this query?
     python3 - <<'PY' || true
