@@ -271,6 +271,26 @@ async fn only_hr_and_admins_download_reports() {
             .iter()
             .all(|(actor, _, _)| *actor == Some(hr.id) || *actor == Some(admin.id))
     );
+
+    // The role is read on every request: revoked, the same token is refused at once; a
+    // deactivated account's token is no token at all.
+    sqlx::query("DELETE FROM user_roles WHERE user_id = $1")
+        .bind(hr.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, _, _) = download(&app, MEMBERSHIPS, Some(&hr.token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/admin/users/{}/deactivate", hr.id),
+            Some(&admin.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = download(&app, MEMBERSHIPS, Some(&hr.token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
