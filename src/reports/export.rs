@@ -27,6 +27,7 @@ use sqlx::PgConnection;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::admin::audit;
@@ -139,7 +140,8 @@ pub async fn start<R: Report>(pool: &PgPool, actor: Uuid, report: R) -> Result<R
         rows: 0,
         completed: false,
     };
-    tokio::spawn(run(report, conn, tx));
+    // The task's logs stay under the request's span (and its request id).
+    tokio::spawn(run(report, conn, tx).in_current_span());
     let body = ReportBody {
         rx,
         audit,
