@@ -4,6 +4,9 @@
 //!   whatever their visibility (aggregates count everyone and name nobody): `members` every
 //!   active membership of type member (leads included), `allies` every active one of type ally,
 //!   `leads` the active leads, `pending` the requests waiting for a lead.
+//! - `joined` and `left` are suppressed below `reports.min_cell_size` (written `<N`): over a
+//!   short period, "one person left the Pride network today" would single out the one colleague
+//!   HR knows left today. The current counts are shown as they are.
 //! - `joined` counts the history events that made a membership active within the period:
 //!   `joined` (an open group) and `approved` (an approval group). A request (`requested`) is
 //!   not counted, so a request approved later counts once, when it is approved.
@@ -26,6 +29,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::reports::csv::Cell;
 use crate::reports::export::{CsvSink, Report, Stop};
 use crate::reports::period::Period;
+use crate::reports::suppression::primary;
 
 pub const HEADER: [&str; 11] = [
     "group_slug",
@@ -45,6 +49,7 @@ pub const HEADER: [&str; 11] = [
 #[derive(Debug, Clone)]
 pub struct Groups {
     pub period: Period,
+    pub min_cell_size: i64,
 }
 
 impl Report for Groups {
@@ -107,6 +112,8 @@ impl Report for Groups {
         )
         .fetch(conn);
         while let Some(r) = rows.try_next().await? {
+            let joined = primary(r.joined, self.min_cell_size).text(self.min_cell_size);
+            let left = primary(r.left, self.min_cell_size).text(self.min_cell_size);
             sink.row([
                 Cell::Text(&r.slug),
                 Cell::Text(&r.name),
@@ -114,8 +121,8 @@ impl Report for Groups {
                 Cell::Int(r.allies),
                 Cell::Int(r.leads),
                 Cell::Int(r.pending),
-                Cell::Int(r.joined),
-                Cell::Int(r.left),
+                Cell::Text(&joined),
+                Cell::Text(&left),
                 Cell::Int(r.events),
                 Cell::Int(r.rsvps_going),
                 Cell::Int(r.mentoring_accepted),

@@ -54,7 +54,16 @@ async fn groups_csv(
         params.to.as_deref(),
         time::OffsetDateTime::now_utc(),
     )?;
-    export::start(&state.pool, user.id, Groups { period }).await
+    let min_cell_size = i64::from(state.settings.reports.min_cell_size);
+    export::start(
+        &state.pool,
+        user.id,
+        Groups {
+            period,
+            min_cell_size,
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

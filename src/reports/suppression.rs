@@ -45,6 +45,16 @@ impl Shown {
     }
 }
 
+/// Primary suppression alone, for a count that stands by itself: nobody (0) can be shown, and
+/// so can `min_cell_size` or more; anything between is written `<N`.
+pub fn primary(count: i64, min_cell_size: i64) -> Shown {
+    if count > 0 && count < min_cell_size {
+        Shown::Small
+    } else {
+        Shown::Count(count)
+    }
+}
+
 /// Decides how each count of one group is shown. `counts` are the group's cells in report
 /// order, each at least 1 (a cell with nobody in it is not a row).
 pub fn suppress(counts: &[i64], min_cell_size: i64) -> Vec<Shown> {
@@ -117,6 +127,14 @@ fn pinned(counts: &[i64], shown: &[Shown], min_cell_size: i64) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_lone_count_hides_only_small_nonzero_values() {
+        assert_eq!(primary(0, 5), Shown::Count(0));
+        assert_eq!(primary(1, 5), Shown::Small);
+        assert_eq!(primary(4, 5), Shown::Small);
+        assert_eq!(primary(5, 5), Shown::Count(5));
+    }
     use super::Shown::{Count, Small, Withheld};
     use super::*;
 

@@ -321,7 +321,8 @@ async fn downloads_are_dated_attachments_that_no_cache_keeps() {
 
 #[tokio::test]
 async fn the_summary_counts_each_group_over_the_period() {
-    let app = spawn_app().await;
+    // Cells of 1 show as they are, so that every count can be checked exactly.
+    let app = spawn_app_with(|s| s.reports.min_cell_size = 1).await;
     let admin = app.admin().await;
     let hr = app.hr().await;
     create_group(
@@ -1205,4 +1206,21 @@ async fn the_reports_are_in_the_openapi_document() {
             .collect();
         assert!(params.contains(&param), "{path}: {params:?}");
     }
+}
+
+#[tokio::test]
+async fn the_summary_hides_how_few_joined_or_left() {
+    let app = spawn_app().await; // min_cell_size 5
+    let admin = app.admin().await;
+    let hr = app.hr().await;
+    app.create_group(&admin, "quiet", "Quiet", "open").await;
+    let who = app.user("Only One").await;
+    app.join(&who, "quiet", "member", Some("private")).await;
+    app.delete("/api/v1/groups/quiet/membership", Some(&who.token))
+        .await;
+    let lines = csv_lines(&app, GROUPS, &hr.token).await;
+    assert_eq!(
+        lines[1], "quiet,Quiet,0,0,0,0,<5,<5,0,0,0",
+        "one leaver today is not singled out"
+    );
 }
