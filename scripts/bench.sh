@@ -38,6 +38,16 @@ WITH ranked AS (
                FROM groups g
                WHERE g.archived_at IS NULL
                  AND ($3::text IS NULL OR g.search @@ to_tsquery('english', $3))
+           ),
+           -- The page is chosen first, so that the counts below are computed for its groups
+           -- only (a generic plan would otherwise count every group before sorting).
+           page AS MATERIALIZED (
+               SELECT * FROM ranked g
+               WHERE $4::real IS NULL
+                  OR g.rank < $4
+                  OR (g.rank = $4 AND (g.name, g.slug) > ($5::text, $6::text))
+               ORDER BY g.rank DESC, g.name, g.slug
+               LIMIT $7
            )
            SELECT g.slug, g.name, g.tagline, g.join_policy AS "join_policy: JoinPolicy",
                   g.rank AS "rank!",
@@ -49,7 +59,7 @@ WITH ranked AS (
                             FROM memberships l JOIN users u ON u.id = l.user_id
                             WHERE l.group_id = g.id AND l.role = 'lead' AND l.status = 'active'),
                            '[]') AS "leads!: PgJson<Vec<LeadRef>>"
-           FROM ranked g
+           FROM page g
            LEFT JOIN memberships mm ON mm.group_id = g.id AND mm.user_id = $1
            CROSS JOIN LATERAL (
                SELECT count(*) FILTER (WHERE c.type = 'member') AS members,
@@ -58,11 +68,7 @@ WITH ranked AS (
                WHERE c.group_id = g.id AND c.status = 'active'
                  AND membership_visible(c.user_id, c.status, c.visibility, $1, $2, mm.role, mm.status)
            ) counts
-           WHERE $4::real IS NULL
-              OR g.rank < $4
-              OR (g.rank = $4 AND (g.name, g.slug) > ($5::text, $6::text))
            ORDER BY g.rank DESC, g.name, g.slug
-           LIMIT $7
 SQL
 export LIST_SQL
 
