@@ -46,6 +46,24 @@ pub fn check(
     None
 }
 
+/// A field of a PATCH: absent means unchanged (`None`, no error), but a field that is sent
+/// must satisfy `rule` and may not be blank.
+pub fn check_sent(
+    field: &str,
+    raw: Option<&str>,
+    rule: TextRule,
+    errors: &mut Vec<FieldError>,
+) -> Option<String> {
+    match raw {
+        None => None,
+        Some(v) if v.trim().is_empty() => {
+            errors.push(FieldError::new(field, "must not be empty"));
+            None
+        }
+        Some(_) => check(field, raw, rule, errors),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +93,14 @@ mod tests {
         );
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["name", "name", "name"]);
+        errors.clear();
+        assert_eq!(check_sent("name", None, LINE, &mut errors), None);
+        assert!(errors.is_empty(), "absent is unchanged");
+        assert_eq!(check_sent("name", Some(" "), LINE, &mut errors), None);
+        assert_eq!(
+            check_sent("name", Some("Bo"), LINE, &mut errors),
+            Some("Bo".into())
+        );
+        assert_eq!(errors.len(), 1);
     }
 }

@@ -92,26 +92,6 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
-/// An optional signed-in user: `None` without an `Authorization` header, 401 for a bad one.
-#[derive(Debug, Clone)]
-pub struct MaybeUser(pub Option<CurrentUser>);
-
-impl FromRequestParts<AppState> for MaybeUser {
-    type Rejection = AppError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if parts.headers.get(AUTHORIZATION).is_none() {
-            return Ok(Self(None));
-        }
-        CurrentUser::from_request_parts(parts, state)
-            .await
-            .map(|u| Self(Some(u)))
-    }
-}
-
 /// Inside a write transaction: takes a share lock on the user's row and checks they are still
 /// active. A concurrent deactivation (which updates that row) then either waits for this
 /// transaction, and ends what it wrote, or has already committed, and this answers 401.

@@ -20,7 +20,6 @@ pub struct RsvpAnswer {
 }
 
 struct Locked {
-    capacity: Option<i32>,
     cancelled: bool,
     started: bool,
 }
@@ -30,7 +29,7 @@ async fn lock_event(
     event_id: Uuid,
 ) -> Result<Locked, AppError> {
     let row = sqlx::query!(
-        r#"SELECT capacity, cancelled_at IS NOT NULL AS "cancelled!", starts_at <= now() AS "started!"
+        r#"SELECT cancelled_at IS NOT NULL AS "cancelled!", starts_at <= now() AS "started!"
            FROM events WHERE id = $1 FOR NO KEY UPDATE"#,
         event_id
     )
@@ -38,7 +37,6 @@ async fn lock_event(
     .await?
     .ok_or(AppError::NotFound)?;
     Ok(Locked {
-        capacity: row.capacity,
         cancelled: row.cancelled,
         started: row.started,
     })
@@ -118,32 +116,25 @@ pub async fn respond(pool: &PgPool, event: &EventRef) -> Result<RsvpAnswer, AppE
     if locked.started {
         return Err(AppError::Conflict("this event has already started".into()));
     }
-    let existing = sqlx::query_scalar!(
+    // A newcomer joins the end of the line and `promote`, the one place that knows the
+    // capacity, decides whether they go at once (the line is empty whenever there is room,
+    // since every change that frees a place promotes). Asking again changes nothing.
+    sqlx::query!(
+        "INSERT INTO rsvps (event_id, user_id, status) VALUES ($1, $2, 'waitlisted')
+         ON CONFLICT (event_id, user_id) DO NOTHING",
+        event.id,
+        user_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    promote(&mut tx, event.id).await?;
+    let status = sqlx::query_scalar!(
         r#"SELECT status AS "status: RsvpStatus" FROM rsvps WHERE event_id = $1 AND user_id = $2"#,
         event.id,
         user_id
     )
-    .fetch_optional(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    let status = match existing {
-        Some(status) => status,
-        None => {
-            let going = going_count(&mut tx, event.id).await?;
-            let status = match locked.capacity {
-                Some(capacity) if going >= i64::from(capacity) => RsvpStatus::Waitlisted,
-                _ => RsvpStatus::Going,
-            };
-            sqlx::query!(
-                "INSERT INTO rsvps (event_id, user_id, status) VALUES ($1, $2, $3)",
-                event.id,
-                user_id,
-                status as RsvpStatus
-            )
-            .execute(&mut *tx)
-            .await?;
-            status
-        }
-    };
     let waitlist_position = position(&mut tx, event.id, user_id).await?;
     tx.commit().await?;
     Ok(RsvpAnswer {

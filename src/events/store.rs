@@ -130,18 +130,11 @@ impl EventFields {
     ) -> Result<EventValues, AppError> {
         let mut errors = Vec::new();
         let creating = base.is_none();
-        let title_rule = TextRule {
-            required: creating,
-            ..TITLE
+        let title = if creating {
+            text::check("title", self.title.as_deref(), TITLE, &mut errors)
+        } else {
+            text::check_sent("title", self.title.as_deref(), TITLE, &mut errors)
         };
-        let title = text::check("title", self.title.as_deref(), title_rule, &mut errors);
-        if !creating
-            && self.title.is_some()
-            && title.is_none()
-            && !errors.iter().any(|e| e.field == "title")
-        {
-            errors.push(FieldError::new("title", "must not be empty"));
-        }
         let description = text::check(
             "description",
             self.description.as_deref(),

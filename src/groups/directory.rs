@@ -154,7 +154,7 @@ pub fn search_query(q: &str) -> Option<String> {
 }
 
 /// Where the previous page ended: its rank (0 without a search), name and slug.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ListCursor(f32, String, String);
 
 #[tracing::instrument(skip_all)]
@@ -220,12 +220,11 @@ pub async fn list(
     )
     .fetch_all(pool)
     .await?;
-    let mut keys = Vec::with_capacity(rows.len());
-    let items: Vec<GroupListItem> = rows
+    let keyed: Vec<(ListCursor, GroupListItem)> = rows
         .into_iter()
         .map(|r| {
-            keys.push(ListCursor(r.rank, r.name.clone(), r.slug.clone()));
-            GroupListItem {
+            let key = ListCursor(r.rank, r.name.clone(), r.slug.clone());
+            let item = GroupListItem {
                 slug: r.slug,
                 name: r.name,
                 tagline: r.tagline,
@@ -234,15 +233,15 @@ pub async fn list(
                 ally_count: r.ally_count,
                 leads: r.leads.0,
                 my_membership: summary(r.my_type, r.my_role, r.my_status, r.my_visibility),
-            }
+            };
+            (key, item)
         })
         .collect();
-    let mut page = Page::from_rows(items, limit, |_| ());
-    if page.next_cursor.is_some() {
-        let last = usize::try_from(limit).unwrap_or(0).saturating_sub(1);
-        page.next_cursor = keys.get(last).map(crate::api::encode_cursor);
-    }
-    Ok(page)
+    let page = Page::from_rows(keyed, limit, |(key, _)| key.clone());
+    Ok(Page {
+        items: page.items.into_iter().map(|(_, item)| item).collect(),
+        next_cursor: page.next_cursor,
+    })
 }
 
 #[tracing::instrument(skip_all)]
@@ -384,23 +383,9 @@ pub async fn update(pool: &PgPool, group: &GroupRef, fields: GroupFields) -> Res
     if fields.slug.as_deref().is_some_and(|s| s != group.slug) {
         errors.push(FieldError::new("slug", "cannot be changed"));
     }
-    let optional = |rule: TextRule| TextRule {
-        required: false,
-        ..rule
-    };
-    let name = text::check("name", fields.name.as_deref(), optional(NAME), &mut errors);
-    let tagline = text::check(
-        "tagline",
-        fields.tagline.as_deref(),
-        optional(TAGLINE),
-        &mut errors,
-    );
-    let mission = text::check(
-        "mission",
-        fields.mission.as_deref(),
-        optional(MISSION),
-        &mut errors,
-    );
+    let name = text::check_sent("name", fields.name.as_deref(), NAME, &mut errors);
+    let tagline = text::check_sent("tagline", fields.tagline.as_deref(), TAGLINE, &mut errors);
+    let mission = text::check_sent("mission", fields.mission.as_deref(), MISSION, &mut errors);
     let description = text::check(
         "description",
         fields.description.as_deref(),
@@ -408,16 +393,6 @@ pub async fn update(pool: &PgPool, group: &GroupRef, fields: GroupFields) -> Res
         &mut errors,
     );
     let policy = check_policy(fields.join_policy.as_deref(), &mut errors);
-    // A field that is present must be valid (an empty name is not "unchanged").
-    for (field, sent, parsed) in [
-        ("name", &fields.name, &name),
-        ("tagline", &fields.tagline, &tagline),
-        ("mission", &fields.mission, &mission),
-    ] {
-        if sent.is_some() && parsed.is_none() && !errors.iter().any(|e| e.field == field) {
-            errors.push(FieldError::new(field, "must not be empty"));
-        }
-    }
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }

@@ -318,6 +318,14 @@ pub async fn resolve_offer(
     raw_id: &str,
 ) -> Result<OfferRef, AppError> {
     let id = Uuid::parse_str(raw_id).map_err(|_| AppError::NotFound)?;
+    resolve_offer_id(pool, user, id).await
+}
+
+async fn resolve_offer_id(
+    pool: &PgPool,
+    user: &CurrentUser,
+    id: Uuid,
+) -> Result<OfferRef, AppError> {
     let row = sqlx::query!(
         r#"SELECT o.id, o.mentor_id, o.closed_at IS NOT NULL AS "closed!", g.archived_at IS NOT NULL AS "archived!",
                   m.role AS "role?: MembershipRole", m.status AS "status?: MembershipStatus"
@@ -513,7 +521,7 @@ pub async fn decide(
     .fetch_optional(pool)
     .await?
     .ok_or(AppError::NotFound)?;
-    let offer = resolve_offer(pool, user, &found.offer_id.to_string()).await?;
+    let offer = resolve_offer_id(pool, user, found.offer_id).await?;
     let is_mentee = found.mentee_id == user.id;
     if !is_mentee && !offer.access.can_manage() {
         return Err(AppError::NotFound);
