@@ -48,6 +48,9 @@ pub enum AppError {
     Validation(Vec<FieldError>),
     #[error("unauthorized")]
     Unauthorized,
+    /// A sign-in whose email or password is wrong (or whose account is deactivated).
+    #[error("bad credentials")]
+    BadCredentials,
     #[error("forbidden")]
     Forbidden,
     #[error("not found")]
@@ -93,7 +96,7 @@ impl AppError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::BadCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -113,6 +116,7 @@ impl AppError {
                 format!("invalid value for: {}", fields.join(", "))
             }
             Self::Unauthorized => "a valid access token is required".into(),
+            Self::BadCredentials => "the email or the password is wrong".into(),
             Self::Forbidden => "you are not allowed to do this".into(),
             Self::NotFound => "no such resource".into(),
             Self::Conflict(detail) => detail.clone(),

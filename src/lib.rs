@@ -1,34 +1,59 @@
 //! belong: a service for running Business Resource Groups.
+//!
+//! The modules form layers, and each imports only from the layers below it (`scripts/check-layers.py`
+//! enforces the order; `docs/architecture.md` explains it):
+//! leaves → accounts → auth → domains (groups, events, mentoring, reports) → lifecycle → seed →
+//! state → front doors (api) → startup.
 
-/// Users, global roles, deactivation and the audit log.
-pub mod admin;
-/// JSON bodies, query strings and pagination shared by every route.
-pub mod api;
-/// Who is signed in: passwords, tokens, throttling, the `CurrentUser` extractor.
-pub mod auth;
+// Leaves: no knowledge of users or groups.
+/// The append-only audit log.
+pub mod audit;
 /// Layered settings.
 pub mod config;
+/// RFC 4180 CSV with spreadsheet-formula neutralisation.
+pub mod csv;
 /// The pool, migrations and the private development cluster.
 pub mod db;
 /// The error type, answered as problem+json.
 pub mod error;
+/// Instants as clients write them.
+pub mod instant;
+/// Request metrics in Prometheus format.
+pub mod metrics;
+/// Keyset pagination.
+pub mod paging;
+/// Partial updates: keep, clear or set.
+pub mod patch;
+/// Logging.
+pub mod telemetry;
+/// Bounded free text from clients.
+pub mod text;
+
+/// Users, global roles, email, passwords, registration, the last-admin rule, the principal.
+pub mod accounts;
+/// Who is signed in: the credentials check, tokens, throttling, the `CurrentUser` extractor.
+pub mod auth;
+
 /// Events, RSVPs with capacity and waitlist, calendar feeds.
 pub mod events;
 /// Groups, memberships, rosters and their privacy rules.
 pub mod groups;
 /// Mentoring offers and requests.
 pub mod mentoring;
-/// Request metrics in Prometheus format.
-pub mod metrics;
-/// Liveness, readiness and metrics routes.
-pub mod ops;
-/// The CSV writer and the reports.
+/// The reports.
 pub mod reports;
+
+/// Leaving, removal and deactivation: the one place that ends memberships, RSVPs and mentoring
+/// together.
+pub mod lifecycle;
 /// Demo data.
 pub mod seed;
+
+/// The application state the front doors share.
+pub mod state;
+
+/// The JSON API: handlers and the OpenAPI document.
+pub mod api;
+
 /// Building and serving the application.
 pub mod startup;
-/// Logging.
-pub mod telemetry;
-/// Bounded free text from clients.
-pub mod text;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
-use belong::auth::password::{Hasher, NewPassword};
+use belong::accounts::password::{Hasher, NewPassword};
 use belong::config::Settings;
 use belong::db::cluster::DevCluster;
 use belong::startup::{AppState, Application, shutdown_signal};
@@ -209,8 +209,8 @@ async fn create_admin(settings: &Settings, email: &str, display_name: &str) -> a
     let password = SecretString::from(line.trim_end_matches(['\r', '\n']).to_string());
     let password = NewPassword::parse(password).map_err(|e| anyhow::anyhow!("the password {e}"))?;
     let hasher = Hasher::new(1)?;
-    let id = belong::admin::users::bootstrap_admin(&pool, &hasher, email, display_name, &password)
-        .await?;
+    let id =
+        belong::accounts::bootstrap_admin(&pool, &hasher, email, display_name, &password).await?;
     drop(password);
     println!("{email} is an admin (user id {id})");
     Ok(())

@@ -5,7 +5,7 @@
 
 use sqlx::PgPool;
 
-use crate::auth::email::Email;
+use crate::accounts::email::Email;
 use crate::config::AuthSettings;
 use crate::error::AppError;
 

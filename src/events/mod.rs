@@ -2,7 +2,6 @@
 
 pub mod calendar;
 pub mod ical;
-pub mod routes;
 pub mod rsvp;
 pub mod store;
 
@@ -12,7 +11,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::CurrentUser;
+use crate::accounts::CurrentUser;
 use crate::error::AppError;
 use crate::groups::access::GroupAccess;
 use crate::groups::{MembershipRole, MembershipStatus};

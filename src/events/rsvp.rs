@@ -8,9 +8,9 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::api::{Page, PageParams};
 use crate::error::AppError;
 use crate::events::{EventRef, RsvpStatus};
+use crate::paging::{Page, PageRequest};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RsvpAnswer {
@@ -108,7 +108,7 @@ pub async fn respond(pool: &PgPool, event: &EventRef) -> Result<RsvpAnswer, AppE
     }
     let user_id = event.access.group.user_id;
     let mut tx = pool.begin().await?;
-    crate::auth::lock_active(&mut tx, user_id).await?;
+    crate::accounts::principal::lock_active(&mut tx, user_id).await?;
     let locked = lock_event(&mut tx, event.id).await?;
     if locked.cancelled {
         return Err(AppError::Conflict("this event is cancelled".into()));
@@ -183,7 +183,7 @@ pub async fn withdraw(pool: &PgPool, event: &EventRef) -> Result<(), AppError> {
 /// Cancels someone's RSVPs to a group's upcoming `members` events when they stop being a
 /// member (they could no longer see those events, nor cancel the RSVP themselves), promoting
 /// each waitlist, inside the leave's or removal's transaction.
-pub async fn withdraw_from_members_events(
+pub(crate) async fn withdraw_from_members_events(
     tx: &mut Transaction<'_, Postgres>,
     group_id: Uuid,
     user_id: Uuid,
@@ -208,7 +208,7 @@ pub async fn withdraw_from_members_events(
 /// Cancels every RSVP of a deactivated person to events not yet started, promoting each
 /// waitlist, inside the deactivation's transaction. Events are locked in id order so two
 /// deactivations never deadlock.
-pub async fn withdraw_all_future(
+pub(crate) async fn withdraw_all_future(
     tx: &mut Transaction<'_, Postgres>,
     user_id: Uuid,
 ) -> Result<u64, AppError> {
@@ -248,12 +248,12 @@ struct AttendeeCursor(i32, i64);
 pub async fn attendees(
     pool: &PgPool,
     event: &EventRef,
-    page: &PageParams,
+    page: &PageRequest,
 ) -> Result<Page<Attendee>, AppError> {
     if !event.access.can_manage() {
         return Err(AppError::Forbidden);
     }
-    let limit = page.limit()?;
+    let limit = page.limit();
     let cursor: Option<AttendeeCursor> = page.cursor()?;
     let (after_rank, after_seq) = match cursor {
         Some(AttendeeCursor(rank, seq)) => (Some(rank), Some(seq)),

@@ -6,10 +6,12 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::api::{Page, PageParams, nullable, parse_instant};
 use crate::error::{AppError, FieldError};
 use crate::events::{Audience, EventAccess, EventRef, RsvpStatus, rsvp};
 use crate::groups::directory::GroupRef;
+use crate::instant::parse_instant;
+use crate::paging::{Page, PageRequest};
+use crate::patch::Patch;
 use crate::text::{self, TextRule};
 
 const TITLE: TextRule = TextRule {
@@ -56,8 +58,8 @@ pub struct Event {
     pub updated_at: OffsetDateTime,
 }
 
-/// An event's fields as a client sends them. On PATCH every field is optional, and `null`
-/// clears `location`, `online_url` and `capacity`.
+/// An event's fields as a client sends them (the JSON body, or the pages' form). On an update
+/// every field is optional, and `null` clears `location`, `online_url` and `capacity`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct EventFields {
     pub title: Option<String>,
@@ -65,16 +67,16 @@ pub struct EventFields {
     /// RFC 3339.
     pub starts_at: Option<String>,
     pub ends_at: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default)]
     #[schema(value_type = Option<String>)]
-    pub location: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    pub location: Patch<String>,
+    #[serde(default)]
     #[schema(value_type = Option<String>)]
-    pub online_url: Option<Option<String>>,
+    pub online_url: Patch<String>,
     /// Positive; absent or null for no limit.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default)]
     #[schema(value_type = Option<i64>)]
-    pub capacity: Option<Option<i64>>,
+    pub capacity: Patch<i64>,
     /// `everyone` (default) or `members`.
     pub audience: Option<String>,
 }
@@ -172,31 +174,32 @@ impl EventFields {
             }
         }
         let location = match &self.location {
-            Some(raw) => text::check("location", raw.as_deref(), LOCATION, &mut errors),
-            None => base.and_then(|b| b.location.clone()),
+            Patch::Set(raw) => text::check("location", Some(raw), LOCATION, &mut errors),
+            Patch::Clear => None,
+            Patch::Keep => base.and_then(|b| b.location.clone()),
         };
         let online_url = match &self.online_url {
-            Some(Some(raw)) if !raw.trim().is_empty() => match check_url(raw) {
+            Patch::Set(raw) if !raw.trim().is_empty() => match check_url(raw) {
                 Ok(url) => Some(url),
                 Err(message) => {
                     errors.push(FieldError::new("online_url", message));
                     None
                 }
             },
-            Some(_) => None,
-            None => base.and_then(|b| b.online_url.clone()),
+            Patch::Set(_) | Patch::Clear => None,
+            Patch::Keep => base.and_then(|b| b.online_url.clone()),
         };
         let capacity = match self.capacity {
-            Some(Some(n)) if (1..=MAX_CAPACITY).contains(&n) => i32::try_from(n).ok(),
-            Some(Some(_)) => {
+            Patch::Set(n) if (1..=MAX_CAPACITY).contains(&n) => i32::try_from(n).ok(),
+            Patch::Set(_) => {
                 errors.push(FieldError::new(
                     "capacity",
                     format!("must be a whole number from 1 to {MAX_CAPACITY}"),
                 ));
                 None
             }
-            Some(None) => None,
-            None => base.and_then(|b| b.capacity),
+            Patch::Clear => None,
+            Patch::Keep => base.and_then(|b| b.capacity),
         };
         let audience = match self.audience.as_deref().map(Audience::parse_field) {
             Some(Ok(a)) => a,
@@ -430,9 +433,9 @@ pub async fn list(
     group: &GroupRef,
     from: Option<OffsetDateTime>,
     to: Option<OffsetDateTime>,
-    page: &PageParams,
+    page: &PageRequest,
 ) -> Result<Page<Event>, AppError> {
-    let limit = page.limit()?;
+    let limit = page.limit();
     let cursor: Option<ListCursor> = page.cursor()?;
     let (after_start, after_id) = match cursor {
         Some(ListCursor(t, id)) => (Some(t), Some(id)),

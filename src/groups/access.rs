@@ -13,7 +13,7 @@
 
 use uuid::Uuid;
 
-use crate::auth::CurrentUser;
+use crate::accounts::CurrentUser;
 use crate::error::AppError;
 use crate::groups::{MembershipRole, MembershipStatus};
 

@@ -8,14 +8,14 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::admin::audit;
-use crate::api::{Page, PageParams};
-use crate::auth::CurrentUser;
+use crate::accounts::{Admin, CurrentUser};
+use crate::audit::{self, Action};
 use crate::error::{AppError, FieldError, ResultExt};
 use crate::groups::access::GroupAccess;
 use crate::groups::{
     JoinPolicy, MembershipRole, MembershipStatus, MembershipType, Slug, Visibility,
 };
+use crate::paging::{Page, PageRequest};
 use crate::text::{self, TextRule};
 
 const NAME: TextRule = text::LINE;
@@ -162,9 +162,9 @@ pub async fn list(
     pool: &PgPool,
     user: &CurrentUser,
     q: Option<&str>,
-    page: &PageParams,
+    page: &PageRequest,
 ) -> Result<Page<GroupListItem>, AppError> {
-    let limit = page.limit()?;
+    let limit = page.limit();
     let cursor: Option<ListCursor> = page.cursor()?;
     let tsquery = q.and_then(search_query);
     let (after_rank, after_name, after_slug) = match cursor {
@@ -314,12 +314,7 @@ fn check_policy(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<JoinP
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn create(
-    pool: &PgPool,
-    actor: &CurrentUser,
-    fields: GroupFields,
-) -> Result<String, AppError> {
-    actor.require_admin()?;
+pub async fn create(pool: &PgPool, actor: &Admin, fields: GroupFields) -> Result<String, AppError> {
     let mut errors = Vec::new();
     let slug = match fields.slug.as_deref().map(Slug::parse) {
         Some(Ok(slug)) => Some(slug),
@@ -366,8 +361,8 @@ pub async fn create(
     })?;
     audit::record(
         &mut *tx,
-        Some(actor.id),
-        "group.created",
+        Some(actor.id()),
+        Action::GroupCreated,
         Some(slug.as_str()),
         json!({}),
     )
@@ -420,8 +415,7 @@ pub async fn update(pool: &PgPool, group: &GroupRef, fields: GroupFields) -> Res
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn archive(pool: &PgPool, actor: &CurrentUser, group: &GroupRef) -> Result<(), AppError> {
-    actor.require_admin()?;
+pub async fn archive(pool: &PgPool, actor: &Admin, group: &GroupRef) -> Result<(), AppError> {
     let mut tx = pool.begin().await?;
     let archived = sqlx::query!(
         "UPDATE groups SET archived_at = now(), updated_at = now() WHERE id = $1 AND archived_at IS NULL",
@@ -432,8 +426,8 @@ pub async fn archive(pool: &PgPool, actor: &CurrentUser, group: &GroupRef) -> Re
     if archived.rows_affected() > 0 {
         audit::record(
             &mut *tx,
-            Some(actor.id),
-            "group.archived",
+            Some(actor.id()),
+            Action::GroupArchived,
             Some(&group.slug),
             json!({}),
         )

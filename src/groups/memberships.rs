@@ -135,7 +135,7 @@ pub async fn join(
         JoinPolicy::Approval => MembershipStatus::Pending,
     };
     let mut tx = pool.begin().await?;
-    crate::auth::lock_active(&mut tx, user_id).await?;
+    crate::accounts::principal::lock_active(&mut tx, user_id).await?;
     // One statement inserts the membership or, when it exists (however recently a concurrent
     // request of the same user made it, or ended it), locks it: PostgreSQL guarantees an insert
     // or an update, so a race with our own join or leave can never fail the request. The no-op
@@ -220,27 +220,28 @@ async fn delete_row(
     .await?)
 }
 
-/// Leaves a group; leaving when not a member is not an error. A last lead may leave.
+/// Ends the caller's own membership inside `tx`, recording it; `false` when there was none.
+/// `lifecycle::leave` is the door to it: it also ends what the membership carried.
 #[tracing::instrument(skip_all)]
-pub async fn leave(pool: &PgPool, group: &GroupRef) -> Result<(), AppError> {
+pub(crate) async fn end_own(
+    tx: &mut Transaction<'_, Postgres>,
+    group: &GroupRef,
+) -> Result<bool, AppError> {
     let user_id = group.access.user_id;
-    let mut tx = pool.begin().await?;
-    if let Some(row) = delete_row(&mut tx, group.id, user_id).await? {
-        record(
-            &mut tx,
-            group.id,
-            user_id,
-            user_id,
-            MembershipEvent::Left,
-            &row,
-            None,
-        )
-        .await?;
-        crate::events::rsvp::withdraw_from_members_events(&mut tx, group.id, user_id).await?;
-        crate::mentoring::withdraw_in_group(&mut tx, group.id, user_id).await?;
-    }
-    tx.commit().await?;
-    Ok(())
+    let Some(row) = delete_row(tx, group.id, user_id).await? else {
+        return Ok(false);
+    };
+    record(
+        tx,
+        group.id,
+        user_id,
+        user_id,
+        MembershipEvent::Left,
+        &row,
+        None,
+    )
+    .await?;
+    Ok(true)
 }
 
 /// A lead's or admin's change to someone's membership.
@@ -326,12 +327,16 @@ pub async fn change_member(
     Ok(row.into_mine(&group.slug))
 }
 
-/// Removes a member (or declines a pending request). Not a member: 404.
+/// Removes a member (or declines a pending request) inside `tx`, for a lead or admin. Not a
+/// member: 404. `lifecycle::remove_member` is the door to it.
 #[tracing::instrument(skip_all)]
-pub async fn remove_member(pool: &PgPool, group: &GroupRef, target: Uuid) -> Result<(), AppError> {
+pub(crate) async fn remove(
+    tx: &mut Transaction<'_, Postgres>,
+    group: &GroupRef,
+    target: Uuid,
+) -> Result<(), AppError> {
     group.access.require_manage()?;
-    let mut tx = pool.begin().await?;
-    let row = delete_row(&mut tx, group.id, target)
+    let row = delete_row(tx, group.id, target)
         .await?
         .ok_or(AppError::NotFound)?;
     let event = if target == group.access.user_id {
@@ -340,7 +345,7 @@ pub async fn remove_member(pool: &PgPool, group: &GroupRef, target: Uuid) -> Res
         MembershipEvent::Removed
     };
     record(
-        &mut tx,
+        tx,
         group.id,
         target,
         group.access.user_id,
@@ -349,15 +354,12 @@ pub async fn remove_member(pool: &PgPool, group: &GroupRef, target: Uuid) -> Res
         None,
     )
     .await?;
-    crate::events::rsvp::withdraw_from_members_events(&mut tx, group.id, target).await?;
-    crate::mentoring::withdraw_in_group(&mut tx, group.id, target).await?;
-    tx.commit().await?;
     Ok(())
 }
 
 /// Ends every membership of a deactivated employee, inside the deactivation's transaction.
 #[tracing::instrument(skip_all)]
-pub async fn end_all_for_deactivated(
+pub(crate) async fn end_all_for_deactivated(
     tx: &mut Transaction<'_, Postgres>,
     actor: Uuid,
     user_id: Uuid,

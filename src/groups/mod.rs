@@ -4,7 +4,6 @@ pub mod access;
 pub mod directory;
 pub mod memberships;
 pub mod roster;
-pub mod routes;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -8,11 +8,11 @@ use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::api::{Page, PageParams};
+use crate::csv::{Cell, write_record};
 use crate::error::AppError;
 use crate::groups::directory::GroupRef;
 use crate::groups::{MembershipRole, MembershipStatus, MembershipType, Visibility};
-use crate::reports::csv::{Cell, write_record};
+use crate::paging::{Page, PageRequest};
 
 /// Shown to leads and admins only.
 #[derive(Debug, Serialize, ToSchema)]
@@ -93,9 +93,9 @@ async fn fetch(
 pub async fn page(
     pool: &PgPool,
     group: &GroupRef,
-    params: &PageParams,
+    params: &PageRequest,
 ) -> Result<Page<RosterEntry>, AppError> {
-    let limit = params.limit()?;
+    let limit = params.limit();
     let rows = fetch(pool, group, params.cursor()?, Some(limit + 1)).await?;
     let contact = group.access.sees_contact_details();
     let entries = rows
@@ -160,10 +160,10 @@ pub async fn csv(pool: &PgPool, group: &GroupRef) -> Result<Vec<u8>, AppError> {
         );
     }
     // Contact details of the whole roster leave the service: record who took them.
-    crate::admin::audit::record(
+    crate::audit::record(
         pool,
         Some(group.access.user_id),
-        "report.members_csv",
+        crate::audit::Action::MembersCsvDownloaded,
         Some(&group.slug),
         serde_json::json!({ "rows": rows.len() }),
     )

@@ -1,20 +1,18 @@
 //! Mentoring offers and requests. Accepted requests never exceed an offer's slots: accepting
 //! locks the offer's row, so concurrent acceptances queue and the last ones find it full.
 
-pub mod routes;
-
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::api::{Page, PageParams};
-use crate::auth::CurrentUser;
+use crate::accounts::CurrentUser;
 use crate::error::{AppError, FieldError, ResultExt};
 use crate::groups::access::GroupAccess;
 use crate::groups::directory::{GroupRef, LeadRef};
 use crate::groups::{MembershipRole, MembershipStatus};
+use crate::paging::{Page, PageRequest};
 use crate::text::{self, TextRule};
 
 const TITLE: TextRule = TextRule {
@@ -239,9 +237,9 @@ pub async fn create_offer(
 pub async fn list_offers(
     pool: &PgPool,
     group: &GroupRef,
-    page: &PageParams,
+    page: &PageRequest,
 ) -> Result<Page<Offer>, AppError> {
-    let limit = page.limit()?;
+    let limit = page.limit();
     let after: Option<(OffsetDateTime, Uuid)> = page
         .cursor::<(String, Uuid)>()?
         .map(|(t, id)| {
@@ -454,7 +452,7 @@ pub async fn request(
         return Err(AppError::Validation(errors));
     }
     let mut tx = pool.begin().await?;
-    crate::auth::lock_active(&mut tx, offer.access.group.user_id).await?;
+    crate::accounts::principal::lock_active(&mut tx, offer.access.group.user_id).await?;
     let id = sqlx::query_scalar!(
         "INSERT INTO mentoring_requests (offer_id, mentee_id, message) VALUES ($1, $2, $3) RETURNING id",
         offer.id,
@@ -475,12 +473,12 @@ pub async fn request(
 pub async fn list_requests(
     pool: &PgPool,
     offer: &OfferRef,
-    page: &PageParams,
+    page: &PageRequest,
 ) -> Result<Page<MentoringRequest>, AppError> {
     if !offer.access.can_manage() {
         return Err(AppError::Forbidden);
     }
-    let limit = page.limit()?;
+    let limit = page.limit();
     let after: Option<Uuid> = page.cursor()?;
     let rows = sqlx::query_as!(
         RequestRow,
@@ -642,7 +640,7 @@ pub async fn mine(pool: &PgPool, user_id: Uuid) -> Result<MyMentoring, AppError>
 
 /// Withdraws someone's open requests for a group's offers when they stop being a member (only
 /// members and allies may ask), inside the leave's or removal's transaction.
-pub async fn withdraw_in_group(
+pub(crate) async fn withdraw_in_group(
     tx: &mut Transaction<'_, Postgres>,
     group_id: Uuid,
     user_id: Uuid,
@@ -667,7 +665,7 @@ pub struct Ended {
 
 /// Withdraws a deactivated person's open requests and closes the offers they mentor, inside
 /// the deactivation's transaction.
-pub async fn end_all_for_deactivated(
+pub(crate) async fn end_all_for_deactivated(
     tx: &mut Transaction<'_, Postgres>,
     user_id: Uuid,
 ) -> Result<Ended, AppError> {

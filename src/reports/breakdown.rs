@@ -12,8 +12,8 @@ use futures_util::TryStreamExt;
 use serde_json::json;
 use sqlx::PgConnection;
 
+use crate::csv::Cell;
 use crate::error::AppError;
-use crate::reports::csv::Cell;
 use crate::reports::export::{CsvSink, Report, Stop};
 use crate::reports::suppression::suppress;
 

@@ -30,17 +30,15 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::admin::audit;
+use crate::accounts::ReportReader;
+use crate::audit;
+use crate::csv::{Cell, write_record};
 use crate::error::AppError;
-use crate::reports::csv::{Cell, write_record};
 
 /// Rows are sent in chunks of about this size.
 pub const CHUNK_BYTES: usize = 32 * 1024;
 /// How many chunks may wait between the query and the socket.
 pub const CHUNKS_IN_FLIGHT: usize = 4;
-/// The audit action of every report download.
-pub const AUDIT_ACTION: &str = "report.downloaded";
-
 /// Why a report stopped before its end.
 #[derive(Debug)]
 pub enum Stop {
@@ -128,7 +126,12 @@ pub trait Report: Send + Sync + 'static {
 
 /// Starts the download of `report` for `actor`: the response goes out with its headers while
 /// the rows are still being read.
-pub async fn start<R: Report>(pool: &PgPool, actor: Uuid, report: R) -> Result<Response, AppError> {
+pub async fn start<R: Report>(
+    pool: &PgPool,
+    reader: &ReportReader,
+    report: R,
+) -> Result<Response, AppError> {
+    let actor = reader.id();
     let conn = pool.acquire().await?;
     let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let stem = report.file_stem();
@@ -263,8 +266,14 @@ impl Drop for AuditGuard {
             "completed": self.completed,
         });
         let write = async move {
-            if let Err(error) =
-                audit::record(&pool, Some(actor), AUDIT_ACTION, Some(&target), details).await
+            if let Err(error) = audit::record(
+                &pool,
+                Some(actor),
+                audit::Action::ReportDownloaded,
+                Some(&target),
+                details,
+            )
+            .await
             {
                 tracing::error!(error = %error, "the audit record of a report download was not written");
             }

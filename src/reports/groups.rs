@@ -26,7 +26,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use time::format_description::well_known::Rfc3339;
 
-use crate::reports::csv::Cell;
+use crate::csv::Cell;
 use crate::reports::export::{CsvSink, Report, Stop};
 use crate::reports::period::Period;
 use crate::reports::suppression::primary;

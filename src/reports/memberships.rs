@@ -10,9 +10,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use crate::csv::Cell;
 use crate::error::AppError;
 use crate::groups::{MembershipRole, MembershipType, Slug};
-use crate::reports::csv::Cell;
 use crate::reports::export::{CsvSink, Report, Stop};
 
 pub const HEADER: [&str; 8] = [

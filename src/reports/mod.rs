@@ -2,10 +2,8 @@
 //! queries, and their streaming with an audit record of every download.
 
 pub mod breakdown;
-pub mod csv;
 pub mod export;
 pub mod groups;
 pub mod memberships;
 pub mod period;
-pub mod routes;
 pub mod suppression;

@@ -21,10 +21,10 @@ impl Period {
         now: OffsetDateTime,
     ) -> Result<Self, AppError> {
         let to_parsed = given(to)
-            .map(|raw| crate::api::parse_instant("to", raw))
+            .map(|raw| crate::instant::parse_instant("to", raw))
             .transpose();
         let from_parsed = given(from)
-            .map(|raw| crate::api::parse_instant("from", raw))
+            .map(|raw| crate::instant::parse_instant("from", raw))
             .transpose();
         // Both fields are checked, so that one answer names every field at fault.
         let (from, to) = match (from_parsed, to_parsed) {

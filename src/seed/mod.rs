@@ -8,7 +8,7 @@ use anyhow::Context;
 use secrecy::SecretString;
 use sqlx::PgPool;
 
-use crate::auth::password::{Hasher, NewPassword};
+use crate::accounts::password::{Hasher, NewPassword};
 
 /// Every demo account signs in with this password.
 pub const DEMO_PASSWORD: &str = "belong-demo-password";

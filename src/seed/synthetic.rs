@@ -31,7 +31,7 @@ use anyhow::Context;
 use secrecy::SecretString;
 use sqlx::PgPool;
 
-use crate::auth::password::{Hasher, NewPassword};
+use crate::accounts::password::{Hasher, NewPassword};
 
 /// Every synthetic employee signs in with this password.
 pub const SYNTHETIC_PASSWORD: &str = "belong-synthetic-password";

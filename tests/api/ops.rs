@@ -76,13 +76,22 @@ async fn unknown_routes_and_methods_are_problems_with_request_ids() {
     let app = spawn_app().await;
     let r = app
         .client
-        .get(format!("{}/no/such/route", app.base))
+        .get(format!("{}/api/v1/no/such/route", app.base))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     assert!(!r.headers()["x-request-id"].is_empty());
+    // Outside the API's addresses the answer is not the API's error format.
+    let r = app
+        .client
+        .get(format!("{}/no/such/page", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_ne!(r.headers()["content-type"], "application/problem+json");
     let r = app
         .client
         .delete(format!("{}/healthz", app.base))

@@ -5,16 +5,16 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use crate::admin::audit::{self, AuditEntry};
-use crate::admin::users::{self, User};
-use crate::api::{Json, Page, PageParams, Query};
-use crate::auth::CurrentUser;
-use crate::error::{AppError, AppResult, Problem};
-use crate::startup::AppState;
+use crate::accounts::{self, CurrentUser, User};
+use crate::api::{Json, PageParams, Query, parse_id};
+use crate::audit::AuditEntry;
+use crate::error::{AppResult, Problem};
+use crate::lifecycle;
+use crate::paging::Page;
+use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users))
         .routes(routes!(set_roles))
@@ -32,11 +32,6 @@ pub struct UserListParams {
     cursor: Option<String>,
 }
 
-/// Parses a path segment as a UUID, or 404: a malformed id names nothing that exists.
-pub fn parse_id(raw: &str) -> AppResult<Uuid> {
-    Uuid::parse_str(raw).map_err(|_| AppError::NotFound)
-}
-
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", params(UserListParams),
     security(("bearer" = [])),
     responses((status = 200, body = Page<User>), (status = 401, body = Problem), (status = 403, body = Problem)))]
@@ -46,13 +41,14 @@ async fn list_users(
     user: CurrentUser,
     Query(params): Query<UserListParams>,
 ) -> AppResult<Json<Page<User>>> {
-    user.require_admin()?;
+    let admin = user.admin()?;
     let page = PageParams {
         limit: params.limit,
         cursor: params.cursor,
-    };
+    }
+    .parse()?;
     Ok(Json(
-        users::list(&state.pool, params.q.as_deref(), &page).await?,
+        accounts::list(&state.pool, &admin, params.q.as_deref(), &page).await?,
     ))
 }
 
@@ -72,11 +68,11 @@ async fn set_roles(
     Path(id): Path<String>,
     Json(body): Json<SetRoles>,
 ) -> AppResult<Json<User>> {
-    user.require_admin()?;
+    let admin = user.admin()?;
     let id = parse_id(&id)?;
-    let roles = users::parse_roles(&body.roles)?;
+    let roles = accounts::parse_roles(&body.roles)?;
     Ok(Json(
-        users::set_roles(&state.pool, &user, id, &roles).await?,
+        accounts::set_roles(&state.pool, &admin, id, &roles).await?,
     ))
 }
 
@@ -89,9 +85,9 @@ async fn deactivate(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> AppResult<Json<User>> {
-    user.require_admin()?;
+    let admin = user.admin()?;
     let id = parse_id(&id)?;
-    Ok(Json(users::deactivate(&state.pool, &user, id).await?))
+    Ok(Json(lifecycle::deactivate(&state.pool, &admin, id).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", params(PageParams),
@@ -103,6 +99,8 @@ async fn list_audit(
     user: CurrentUser,
     Query(page): Query<PageParams>,
 ) -> AppResult<Json<Page<AuditEntry>>> {
-    user.require_admin()?;
-    Ok(Json(audit::list(&state.pool, &page).await?))
+    let admin = user.admin()?;
+    Ok(Json(
+        accounts::audit_log(&state.pool, &admin, &page.parse()?).await?,
+    ))
 }

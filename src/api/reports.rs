@@ -1,5 +1,5 @@
-//! The reports API: HR and admins only. Thin adapters: check the role, parse the query, start
-//! the export.
+//! The reports API: HR and admins only. Thin adapters: take the caller's `ReportReader` proof,
+//! parse the query, start the export.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -8,17 +8,17 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::accounts::CurrentUser;
 use crate::api::Query;
-use crate::auth::CurrentUser;
 use crate::error::{AppResult, Problem};
 use crate::reports::breakdown::{Breakdown, By};
 use crate::reports::export;
 use crate::reports::groups::Groups;
 use crate::reports::memberships::{self, Memberships};
 use crate::reports::period::Period;
-use crate::startup::AppState;
+use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(groups_csv))
         .routes(routes!(memberships_csv))
@@ -48,7 +48,7 @@ async fn groups_csv(
     user: CurrentUser,
     Query(params): Query<PeriodParams>,
 ) -> AppResult<Response> {
-    user.require_hr_or_admin()?;
+    let reader = user.report_reader()?;
     let period = Period::parse(
         params.from.as_deref(),
         params.to.as_deref(),
@@ -57,7 +57,7 @@ async fn groups_csv(
     let min_cell_size = i64::from(state.settings.reports.min_cell_size);
     export::start(
         &state.pool,
-        user.id,
+        &reader,
         Groups {
             period,
             min_cell_size,
@@ -86,12 +86,12 @@ async fn memberships_csv(
     user: CurrentUser,
     Query(params): Query<MembershipsParams>,
 ) -> AppResult<Response> {
-    user.require_hr_or_admin()?;
+    let reader = user.report_reader()?;
     let group = match params.group.as_deref() {
         Some(slug) => Some(memberships::find_group(&state.pool, slug).await?),
         None => None,
     };
-    export::start(&state.pool, user.id, Memberships { group }).await
+    export::start(&state.pool, &reader, Memberships { group }).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -116,8 +116,8 @@ async fn breakdown_csv(
     user: CurrentUser,
     Query(params): Query<BreakdownParams>,
 ) -> AppResult<Response> {
-    user.require_hr_or_admin()?;
+    let reader = user.report_reader()?;
     let by = By::parse(params.by.as_deref())?;
     let min_cell_size = i64::from(state.settings.reports.min_cell_size);
-    export::start(&state.pool, user.id, Breakdown { by, min_cell_size }).await
+    export::start(&state.pool, &reader, Breakdown { by, min_cell_size }).await
 }

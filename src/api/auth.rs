@@ -9,15 +9,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::admin::users;
+use crate::accounts::registration::{self, Registration};
+use crate::accounts::{self, CurrentUser, User};
 use crate::api::Json;
-use crate::auth::CurrentUser;
-use crate::auth::accounts::{self, Registration, TokenPair};
+use crate::auth::bearer::{self, TokenPair};
+use crate::auth::credentials;
 use crate::error::{AppError, AppResult, Problem};
 use crate::groups::memberships::{self, MyMembership};
-use crate::startup::AppState;
+use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
@@ -38,13 +39,13 @@ pub struct RegisterRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = users::User), (status = 403, description = "registration is closed", body = Problem),
+    responses((status = 201, body = User), (status = 403, description = "registration is closed", body = Problem),
               (status = 409, description = "email taken", body = Problem), (status = 422, body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn register(
     State(state): State<AppState>,
     Json(body): Json<RegisterRequest>,
-) -> AppResult<(StatusCode, Json<users::User>)> {
+) -> AppResult<(StatusCode, Json<User>)> {
     let form = Registration {
         email: body.email,
         password: body.password,
@@ -52,7 +53,7 @@ async fn register(
         department: body.department,
         location: body.location,
     };
-    let user = accounts::register(&state.pool, &state.hasher, &state.settings, form).await?;
+    let user = registration::register(&state.pool, &state.hasher, &state.settings, form).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -71,16 +72,17 @@ async fn login(
     State(state): State<AppState>,
     Json(body): Json<LoginRequest>,
 ) -> AppResult<Json<TokenPair>> {
-    let pair = accounts::login(
+    let user_id = credentials::check(
         &state.pool,
         &state.hasher,
-        &state.tokens,
-        &state.settings,
+        &state.settings.auth,
         &body.email,
         &body.password,
     )
     .await?;
-    Ok(Json(pair))
+    Ok(Json(
+        bearer::start(&state.pool, &state.tokens, &state.settings, user_id).await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -97,7 +99,7 @@ async fn refresh(
     Json(body): Json<RefreshRequest>,
 ) -> AppResult<Json<TokenPair>> {
     Ok(Json(
-        accounts::refresh(
+        bearer::refresh(
             &state.pool,
             &state.tokens,
             &state.settings,
@@ -114,7 +116,7 @@ async fn logout(
     State(state): State<AppState>,
     Json(body): Json<RefreshRequest>,
 ) -> AppResult<StatusCode> {
-    accounts::logout(&state.pool, &body.refresh_token).await?;
+    bearer::logout(&state.pool, &body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -133,7 +135,7 @@ pub struct Me {
     responses((status = 200, body = Me), (status = 401, body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn me(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Me>> {
-    let profile = users::find(&state.pool, user.id)
+    let profile = accounts::find(&state.pool, user.id)
         .await?
         .ok_or(AppError::Unauthorized)?;
     let memberships = memberships::mine(&state.pool, user.id).await?;

@@ -1,5 +1,10 @@
-//! Users as admins manage them: the list, global roles (never removing the last admin),
-//! deactivation.
+//! Accounts: users, global roles (never removing the last admin), email, passwords,
+//! registration and the principal.
+
+pub mod email;
+pub mod password;
+pub mod principal;
+pub mod registration;
 
 use serde::Serialize;
 use serde_json::json;
@@ -8,10 +13,11 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::admin::audit;
-use crate::api::{Page, PageParams};
-use crate::auth::{CurrentUser, GlobalRole, role_names};
+use crate::audit::{self, Action, AuditEntry};
 use crate::error::AppError;
+use crate::paging::{Page, PageRequest};
+
+pub use principal::{Admin, CurrentUser, GlobalRole, ReportReader, role_names};
 
 /// A user as the API shows it to themselves and to admins.
 #[derive(Debug, Serialize, ToSchema)]
@@ -65,10 +71,9 @@ pub async fn find<'e>(
 ) -> Result<Option<User>, AppError> {
     let row = sqlx::query_as!(
         UserRow,
-        r#"SELECT u.id, u.email, u.display_name, u.department, u.location, u.active, u.created_at,
-                  EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'hr') AS "is_hr!",
-                  EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') AS "is_admin!"
-           FROM users u WHERE u.id = $1"#,
+        r#"SELECT id AS "id!", email AS "email!", display_name AS "display_name!", department, location,
+                  active AS "active!", created_at AS "created_at!", is_hr AS "is_hr!", is_admin AS "is_admin!"
+           FROM user_profiles WHERE id = $1"#,
         id
     )
     .fetch_optional(executor)
@@ -80,10 +85,11 @@ pub async fn find<'e>(
 #[tracing::instrument(skip_all)]
 pub async fn list(
     pool: &PgPool,
+    _admin: &Admin,
     q: Option<&str>,
-    page: &PageParams,
+    page: &PageRequest,
 ) -> Result<Page<User>, AppError> {
-    let limit = page.limit()?;
+    let limit = page.limit();
     let after: Option<String> = page.cursor()?;
     if q.is_some_and(|q| q.chars().any(char::is_control)) {
         return Err(AppError::invalid(
@@ -97,13 +103,12 @@ pub async fn list(
         .map(|q| format!("%{}%", escape_like(q)));
     let rows = sqlx::query_as!(
         UserRow,
-        r#"SELECT u.id, u.email, u.display_name, u.department, u.location, u.active, u.created_at,
-                  EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'hr') AS "is_hr!",
-                  EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = 'admin') AS "is_admin!"
-           FROM users u
-           WHERE ($1::text IS NULL OR u.email ILIKE $1 OR u.display_name ILIKE $1)
-             AND ($2::text IS NULL OR u.email > $2)
-           ORDER BY u.email
+        r#"SELECT id AS "id!", email AS "email!", display_name AS "display_name!", department, location,
+                  active AS "active!", created_at AS "created_at!", is_hr AS "is_hr!", is_admin AS "is_admin!"
+           FROM user_profiles
+           WHERE ($1::text IS NULL OR email ILIKE $1 OR display_name ILIKE $1)
+             AND ($2::text IS NULL OR email > $2)
+           ORDER BY email
            LIMIT $3"#,
         pattern,
         after,
@@ -151,14 +156,14 @@ pub fn parse_roles(raw: &[String]) -> Result<Vec<GlobalRole>, AppError> {
 
 /// Serialises every change that could leave the organisation without an admin: two admins
 /// demoting each other at the same moment queue here, and the second sees the first's change.
-async fn lock_admins(tx: &mut Transaction<'_, Postgres>) -> Result<(), AppError> {
+pub(crate) async fn lock_admins(tx: &mut Transaction<'_, Postgres>) -> Result<(), AppError> {
     sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('belong.admins'))")
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-async fn other_active_admins(
+pub(crate) async fn other_active_admins(
     tx: &mut Transaction<'_, Postgres>,
     user_id: Uuid,
 ) -> Result<i64, AppError> {
@@ -174,7 +179,7 @@ async fn other_active_admins(
 #[tracing::instrument(skip_all, fields(target_id = %target_id))]
 pub async fn set_roles(
     pool: &PgPool,
-    actor: &CurrentUser,
+    actor: &Admin,
     target_id: Uuid,
     roles: &[GlobalRole],
 ) -> Result<User, AppError> {
@@ -201,7 +206,7 @@ pub async fn set_roles(
          ON CONFLICT DO NOTHING",
         target_id,
         &wanted as &[GlobalRole],
-        actor.id
+        actor.id()
     )
     .execute(&mut *tx)
     .await?;
@@ -209,8 +214,8 @@ pub async fn set_roles(
     if after.roles != before.roles {
         audit::record(
             &mut *tx,
-            Some(actor.id),
-            "user.roles_changed",
+            Some(actor.id()),
+            Action::RolesChanged,
             Some(&target_id.to_string()),
             json!({ "before": before.roles, "after": after.roles }),
         )
@@ -220,73 +225,16 @@ pub async fn set_roles(
     Ok(after)
 }
 
-/// Deactivates a user: sign-in and every token stop working at once. The later domains
-/// (memberships, RSVPs, mentoring) end the person's involvement in this same transaction.
-#[tracing::instrument(skip_all, fields(target_id = %target_id))]
-pub async fn deactivate(
-    pool: &PgPool,
-    actor: &CurrentUser,
-    target_id: Uuid,
-) -> Result<User, AppError> {
-    let mut tx = pool.begin().await?;
-    lock_admins(&mut tx).await?;
-    let before = find(&mut *tx, target_id).await?.ok_or(AppError::NotFound)?;
-    if !before.active {
-        tx.commit().await?;
-        return Ok(before);
-    }
-    if before.roles.iter().any(|r| r == "admin")
-        && other_active_admins(&mut tx, target_id).await? == 0
-    {
-        return Err(AppError::Conflict(
-            "this is the last admin; make someone else an admin first".into(),
-        ));
-    }
-    sqlx::query!(
-        "UPDATE users SET active = false, deactivated_at = now() WHERE id = $1",
-        target_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query!(
-        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
-        target_id
-    )
-    .execute(&mut *tx)
-    .await?;
-    let memberships_ended =
-        crate::groups::memberships::end_all_for_deactivated(&mut tx, actor.id, target_id).await?;
-    let rsvps_cancelled = crate::events::rsvp::withdraw_all_future(&mut tx, target_id).await?;
-    let mentoring = crate::mentoring::end_all_for_deactivated(&mut tx, target_id).await?;
-    audit::record(
-        &mut *tx,
-        Some(actor.id),
-        "user.deactivated",
-        Some(&target_id.to_string()),
-        json!({
-            "memberships_ended": memberships_ended,
-            "rsvps_cancelled": rsvps_cancelled,
-            "mentoring_requests_withdrawn": mentoring.requests_withdrawn,
-            "mentoring_offers_closed": mentoring.offers_closed,
-        }),
-    )
-    .await?;
-    let after = find(&mut *tx, target_id).await?.ok_or(AppError::NotFound)?;
-    tx.commit().await?;
-    Ok(after)
-}
-
 /// `belong admin create`: creates the account, or resets its password and reactivates it,
 /// and grants admin.
 pub async fn bootstrap_admin(
     pool: &PgPool,
-    hasher: &crate::auth::password::Hasher,
+    hasher: &password::Hasher,
     email: &str,
     display_name: &str,
-    password: &crate::auth::password::NewPassword,
+    password: &password::NewPassword,
 ) -> anyhow::Result<Uuid> {
-    let email =
-        crate::auth::email::Email::parse(email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
+    let email = email::Email::parse(email).map_err(|m| anyhow::anyhow!("--email {m}"))?;
     let mut errors = Vec::new();
     let display_name = crate::text::check(
         "display_name",
@@ -317,13 +265,22 @@ pub async fn bootstrap_admin(
     audit::record(
         &mut *tx,
         None,
-        "user.admin_bootstrapped",
+        Action::AdminBootstrapped,
         Some(&id.to_string()),
         json!({ "via": "command line" }),
     )
     .await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// The audit log, newest first: admins only.
+pub async fn audit_log(
+    pool: &PgPool,
+    _admin: &Admin,
+    page: &PageRequest,
+) -> Result<Page<AuditEntry>, AppError> {
+    audit::list(pool, page).await
 }
 
 #[cfg(test)]

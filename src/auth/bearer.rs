@@ -1,5 +1,5 @@
-//! Accounts and sessions: register, sign in, refresh with rotation and reuse detection,
-//! sign out. The JSON routes and the web pages both call these.
+//! Bearer sessions of the JSON API: a token pair for a checked sign-in, refresh with rotation
+//! and reuse detection, sign out.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -8,93 +8,10 @@ use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::admin::audit;
-use crate::admin::users::{self, User};
-use crate::auth::email::Email;
-use crate::auth::password::{Hasher, NewPassword};
-use crate::auth::throttle;
+use crate::audit::{self, Action};
 use crate::auth::token::{AccessTokens, new_refresh_token, refresh_digest};
 use crate::config::Settings;
-use crate::error::{AppError, FieldError, ResultExt};
-use crate::text;
-
-pub struct Registration {
-    pub email: String,
-    pub password: SecretString,
-    pub display_name: String,
-    pub department: Option<String>,
-    pub location: Option<String>,
-}
-
-/// Creates an employee account. Every field is checked before anything is written.
-#[tracing::instrument(skip_all)]
-pub async fn register(
-    pool: &PgPool,
-    hasher: &Hasher,
-    settings: &Settings,
-    form: Registration,
-) -> Result<User, AppError> {
-    if !settings.registration_open() {
-        return Err(AppError::Forbidden);
-    }
-    let mut errors = Vec::new();
-    let email = match Email::parse(&form.email) {
-        Ok(email) if !email.domain_allowed(&settings.auth.allowed_email_domains) => {
-            errors.push(FieldError::new(
-                "email",
-                "this email domain may not register here",
-            ));
-            None
-        }
-        Ok(email) => Some(email),
-        Err(message) => {
-            errors.push(FieldError::new("email", message));
-            None
-        }
-    };
-    let password = NewPassword::parse(form.password)
-        .map_err(|message| errors.push(FieldError::new("password", message)))
-        .ok();
-    let display_name = text::check(
-        "display_name",
-        Some(&form.display_name),
-        text::LINE,
-        &mut errors,
-    );
-    let department = text::check(
-        "department",
-        form.department.as_deref(),
-        text::OPTIONAL_LINE,
-        &mut errors,
-    );
-    let location = text::check(
-        "location",
-        form.location.as_deref(),
-        text::OPTIONAL_LINE,
-        &mut errors,
-    );
-    let (Some(email), Some(password), Some(display_name), true) =
-        (email, password, display_name, errors.is_empty())
-    else {
-        return Err(AppError::Validation(errors));
-    };
-    let hash = hasher.hash(&password).await?;
-    let id = sqlx::query_scalar!(
-        "INSERT INTO users (email, password_hash, display_name, department, location)
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        email.as_str(),
-        hash,
-        display_name,
-        department,
-        location
-    )
-    .fetch_one(pool)
-    .await
-    .on_constraint("users_email_key", || {
-        AppError::Conflict("an account with this email already exists".into())
-    })?;
-    users::find(pool, id).await?.ok_or(AppError::NotFound)
-}
+use crate::error::AppError;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenPair {
@@ -133,52 +50,15 @@ async fn issue_pair<'e>(
     })
 }
 
-/// Signs in. A wrong password, an unknown email and a deactivated account all answer the same
-/// 401 after the same argon2 work; too many failures for one email answer 429.
+/// Starts a bearer session for a user whose credentials were checked: a new token family.
 #[tracing::instrument(skip_all)]
-pub async fn login(
+pub async fn start(
     pool: &PgPool,
-    hasher: &Hasher,
     tokens: &AccessTokens,
     settings: &Settings,
-    email: &str,
-    password: &SecretString,
+    user_id: Uuid,
 ) -> Result<TokenPair, AppError> {
-    let email = Email::parse(email).map_err(|m| AppError::invalid("email", m))?;
-    let attempt = throttle::reserve(pool, &email, &settings.auth).await?;
-    let account = sqlx::query!(
-        "SELECT id, password_hash, active FROM users WHERE email = $1",
-        email.as_str()
-    )
-    .fetch_optional(pool)
-    .await?;
-    let matches = hasher
-        .verify(password, account.as_ref().map(|a| a.password_hash.as_str()))
-        .await?;
-    match account {
-        Some(account) if matches && account.active => {
-            throttle::clear(pool, &email).await?;
-            issue_pair(pool, tokens, settings, account.id, Uuid::new_v4()).await
-        }
-        account => {
-            if attempt == settings.auth.max_failed_logins {
-                let target = account.map(|a| a.id.to_string());
-                audit::record(
-                    pool,
-                    None,
-                    "auth.login_throttled",
-                    target.as_deref(),
-                    json!({
-                        "failures": settings.auth.max_failed_logins,
-                        "window_secs": settings.auth.failed_login_window_secs,
-                        "known_account": target.is_some(),
-                    }),
-                )
-                .await?;
-            }
-            Err(AppError::Unauthorized)
-        }
-    }
+    issue_pair(pool, tokens, settings, user_id, Uuid::new_v4()).await
 }
 
 /// Spends a refresh token and issues the next pair of its family. A token presented twice
@@ -239,7 +119,7 @@ pub async fn refresh(
                 audit::record(
                     &mut *tx,
                     None,
-                    "auth.refresh_reused",
+                    Action::RefreshReused,
                     Some(&first.user_id.to_string()),
                     json!({ "revoked_tokens": reused.len() }),
                 )

@@ -8,16 +8,18 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::{Json, Page, PageParams, Query, parse_instant};
-use crate::auth::CurrentUser;
+use crate::accounts::CurrentUser;
+use crate::api::{Json, PageParams, Query};
 use crate::error::{AppError, AppResult, Problem};
 use crate::events::rsvp::{self, Attendee, RsvpAnswer};
 use crate::events::store::{self, Event, EventFields};
 use crate::events::{self as events, calendar};
 use crate::groups::directory;
-use crate::startup::AppState;
+use crate::instant;
+use crate::paging::Page;
+use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_events, create_event))
         .routes(routes!(get_event, update_event))
@@ -53,27 +55,14 @@ async fn list_events(
     Query(params): Query<EventListParams>,
 ) -> AppResult<Json<Page<Event>>> {
     let group = directory::resolve(&state.pool, &user, &slug, false).await?;
-    let from = params
-        .from
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| parse_instant("from", s))
-        .transpose()?;
-    let to = params
-        .to
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| parse_instant("to", s))
-        .transpose()?;
-    if let (Some(from), Some(to)) = (from, to) {
-        if to <= from {
-            return Err(AppError::invalid("to", "must be after from"));
-        }
-    }
+    let from = instant::parse_optional("from", params.from.as_deref())?;
+    let to = instant::parse_optional("to", params.to.as_deref())?;
+    instant::check_range(from, to)?;
     let page = PageParams {
         limit: params.limit,
         cursor: params.cursor,
-    };
+    }
+    .parse()?;
     Ok(Json(
         store::list(&state.pool, &group, from, to, &page).await?,
     ))
@@ -177,7 +166,9 @@ async fn attendees(
     Query(page): Query<PageParams>,
 ) -> AppResult<Json<Page<Attendee>>> {
     let event = events::resolve(&state.pool, &user, &id).await?;
-    Ok(Json(rsvp::attendees(&state.pool, &event, &page).await?))
+    Ok(Json(
+        rsvp::attendees(&state.pool, &event, &page.parse()?).await?,
+    ))
 }
 
 fn calendar_response(body: String, filename: &str) -> Response {

@@ -7,14 +7,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::{Json, Page, PageParams, Query};
-use crate::auth::CurrentUser;
+use crate::accounts::CurrentUser;
+use crate::api::{Json, PageParams, Query};
 use crate::error::{AppError, AppResult, Problem};
 use crate::groups::directory;
 use crate::mentoring::{self, MentoringRequest, MyMentoring, Offer, OfferFields, RequestStatus};
-use crate::startup::AppState;
+use crate::paging::Page;
+use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_offers, create_offer))
         .routes(routes!(close_offer))
@@ -34,7 +35,7 @@ async fn list_offers(
 ) -> AppResult<Json<Page<Offer>>> {
     let group = directory::resolve(&state.pool, &user, &slug, false).await?;
     Ok(Json(
-        mentoring::list_offers(&state.pool, &group, &page).await?,
+        mentoring::list_offers(&state.pool, &group, &page.parse()?).await?,
     ))
 }
 
@@ -101,7 +102,7 @@ async fn list_requests(
 ) -> AppResult<Json<Page<MentoringRequest>>> {
     let offer = mentoring::resolve_offer(&state.pool, &user, &id).await?;
     Ok(Json(
-        mentoring::list_requests(&state.pool, &offer, &page).await?,
+        mentoring::list_requests(&state.pool, &offer, &page.parse()?).await?,
     ))
 }
 

@@ -8,17 +8,18 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::admin::routes::parse_id;
-use crate::api::{Json, Page, PageParams, Query};
-use crate::auth::CurrentUser;
+use crate::accounts::CurrentUser;
+use crate::api::{Json, PageParams, Query, parse_id};
 use crate::error::{AppError, AppResult, Problem};
 use crate::groups::directory::{self, GroupDetail, GroupFields, GroupListItem};
 use crate::groups::memberships::{self, Joined, MemberChange, MyMembership};
 use crate::groups::roster::{self, RosterEntry};
 use crate::groups::{MembershipRole, MembershipType, Visibility};
-use crate::startup::AppState;
+use crate::lifecycle;
+use crate::paging::Page;
+use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_groups, create_group))
         .routes(routes!(get_group, update_group))
@@ -50,7 +51,8 @@ async fn list_groups(
     let page = PageParams {
         limit: params.limit,
         cursor: params.cursor,
-    };
+    }
+    .parse()?;
     Ok(Json(
         directory::list(&state.pool, &user, params.q.as_deref(), &page).await?,
     ))
@@ -64,7 +66,7 @@ async fn create_group(
     user: CurrentUser,
     Json(body): Json<GroupFields>,
 ) -> AppResult<(StatusCode, Json<GroupDetail>)> {
-    let slug = directory::create(&state.pool, &user, body).await?;
+    let slug = directory::create(&state.pool, &user.admin()?, body).await?;
     let group = directory::resolve(&state.pool, &user, &slug, true).await?;
     Ok((
         StatusCode::CREATED,
@@ -108,9 +110,9 @@ async fn archive_group(
     user: CurrentUser,
     Path(slug): Path<String>,
 ) -> AppResult<Json<GroupDetail>> {
-    user.require_admin()?;
+    let admin = user.admin()?;
     let group = directory::resolve(&state.pool, &user, &slug, true).await?;
-    directory::archive(&state.pool, &user, &group).await?;
+    directory::archive(&state.pool, &admin, &group).await?;
     Ok(Json(directory::detail(&state.pool, &group).await?))
 }
 
@@ -162,7 +164,7 @@ async fn leave(
     Path(slug): Path<String>,
 ) -> AppResult<StatusCode> {
     let group = directory::resolve(&state.pool, &user, &slug, true).await?;
-    memberships::leave(&state.pool, &group).await?;
+    lifecycle::leave(&state.pool, &group).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -178,7 +180,9 @@ async fn list_members(
     Query(page): Query<PageParams>,
 ) -> AppResult<Json<Page<RosterEntry>>> {
     let group = directory::resolve(&state.pool, &user, &slug, false).await?;
-    Ok(Json(roster::page(&state.pool, &group, &page).await?))
+    Ok(Json(
+        roster::page(&state.pool, &group, &page.parse()?).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/groups/{slug}/members.csv", tag = "memberships", params(("slug" = String, Path)),
@@ -265,6 +269,6 @@ async fn remove_member(
     let group = directory::resolve(&state.pool, &user, &slug, false).await?;
     group.access.require_manage()?;
     let target = parse_id(&user_id)?;
-    memberships::remove_member(&state.pool, &group, target).await?;
+    lifecycle::remove_member(&state.pool, &group, target).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,0 @@
-//! Administration: users, global roles, deactivation, and the audit log.
-
-pub mod audit;
-pub mod routes;
-pub mod users;

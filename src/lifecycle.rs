@@ -1,0 +1,96 @@
+//! The one place that ends a person's involvement in a group: leaving, removal by a lead, and
+//! deactivation of the account. Each ends the memberships, the RSVPs that depended on them
+//! (promoting the waitlists) and the mentoring requests together, in one transaction, so no
+//! front door (the API, the pages, SCIM provisioning) can end one without the others.
+
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::accounts::{self, Admin, User};
+use crate::audit::{self, Action};
+use crate::error::AppError;
+use crate::events::rsvp;
+use crate::groups::directory::GroupRef;
+use crate::groups::memberships;
+use crate::mentoring;
+
+/// Leaves a group; leaving when not a member is not an error. A last lead may leave.
+#[tracing::instrument(skip_all)]
+pub async fn leave(pool: &PgPool, group: &GroupRef) -> Result<(), AppError> {
+    let user_id = group.access.user_id;
+    let mut tx = pool.begin().await?;
+    if memberships::end_own(&mut tx, group).await? {
+        rsvp::withdraw_from_members_events(&mut tx, group.id, user_id).await?;
+        mentoring::withdraw_in_group(&mut tx, group.id, user_id).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A lead or admin removes a member (or declines a pending request). Not a member: 404.
+#[tracing::instrument(skip_all)]
+pub async fn remove_member(pool: &PgPool, group: &GroupRef, target: Uuid) -> Result<(), AppError> {
+    let mut tx = pool.begin().await?;
+    memberships::remove(&mut tx, group, target).await?;
+    rsvp::withdraw_from_members_events(&mut tx, group.id, target).await?;
+    mentoring::withdraw_in_group(&mut tx, group.id, target).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deactivates a user: sign-in and every token stop working at once, and their memberships,
+/// future RSVPs (the waitlists move) and open mentoring end in the same transaction.
+#[tracing::instrument(skip_all, fields(target_id = %target_id))]
+pub async fn deactivate(pool: &PgPool, actor: &Admin, target_id: Uuid) -> Result<User, AppError> {
+    let mut tx = pool.begin().await?;
+    accounts::lock_admins(&mut tx).await?;
+    let before = accounts::find(&mut *tx, target_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if !before.active {
+        tx.commit().await?;
+        return Ok(before);
+    }
+    if before.roles.iter().any(|r| r == "admin")
+        && accounts::other_active_admins(&mut tx, target_id).await? == 0
+    {
+        return Err(AppError::Conflict(
+            "this is the last admin; make someone else an admin first".into(),
+        ));
+    }
+    sqlx::query!(
+        "UPDATE users SET active = false, deactivated_at = now() WHERE id = $1",
+        target_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+        target_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let memberships_ended =
+        memberships::end_all_for_deactivated(&mut tx, actor.id(), target_id).await?;
+    let rsvps_cancelled = rsvp::withdraw_all_future(&mut tx, target_id).await?;
+    let mentoring = mentoring::end_all_for_deactivated(&mut tx, target_id).await?;
+    audit::record(
+        &mut *tx,
+        Some(actor.id()),
+        Action::UserDeactivated,
+        Some(&target_id.to_string()),
+        json!({
+            "memberships_ended": memberships_ended,
+            "rsvps_cancelled": rsvps_cancelled,
+            "mentoring_requests_withdrawn": mentoring.requests_withdrawn,
+            "mentoring_offers_closed": mentoring.offers_closed,
+        }),
+    )
+    .await?;
+    let after = accounts::find(&mut *tx, target_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(after)
+}

@@ -1,0 +1,33 @@
+//! The state every front door shares, and the pieces extractors take from it with `FromRef`.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use sqlx::PgPool;
+
+use crate::accounts::password::Hasher;
+use crate::auth::token::AccessTokens;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    pub tokens: AccessTokens,
+    pub hasher: Hasher,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        Ok(Self {
+            tokens: AccessTokens::new(&settings.auth),
+            hasher: Hasher::new(settings.max_concurrent_hashes())?,
+            metrics: Metrics::default(),
+            settings: Arc::new(settings),
+            pool,
+        })
+    }
+}
