@@ -11,7 +11,8 @@ use utoipa_axum::routes;
 use crate::accounts::CurrentUser;
 use crate::api::{Json, PageParams, Query, parse_id};
 use crate::error::{AppError, AppResult, Problem};
-use crate::groups::directory::{self, GroupDetail, GroupFields, GroupListItem};
+use crate::groups::directory::{self, GroupDetail, GroupListItem};
+use crate::groups::editing::{self, GroupFields};
 use crate::groups::memberships::{self, Joined, MemberChange, MyMembership};
 use crate::groups::roster::{self, RosterEntry};
 use crate::groups::{MembershipRole, MembershipType, Visibility};
@@ -66,7 +67,7 @@ async fn create_group(
     user: CurrentUser,
     Json(body): Json<GroupFields>,
 ) -> AppResult<(StatusCode, Json<GroupDetail>)> {
-    let slug = directory::create(&state.pool, &user.admin()?, body).await?;
+    let slug = editing::create(&state.pool, &user.admin()?, body).await?;
     let group = directory::resolve(&state.pool, &user, &slug, true).await?;
     Ok((
         StatusCode::CREATED,
@@ -97,7 +98,7 @@ async fn update_group(
     Json(body): Json<GroupFields>,
 ) -> AppResult<Json<GroupDetail>> {
     let group = directory::resolve(&state.pool, &user, &slug, false).await?;
-    directory::update(&state.pool, &group, body).await?;
+    editing::update(&state.pool, &group, body).await?;
     Ok(Json(directory::detail(&state.pool, &group).await?))
 }
 
@@ -112,7 +113,7 @@ async fn archive_group(
 ) -> AppResult<Json<GroupDetail>> {
     let admin = user.admin()?;
     let group = directory::resolve(&state.pool, &user, &slug, true).await?;
-    directory::archive(&state.pool, &admin, &group).await?;
+    editing::archive(&state.pool, &admin, &group).await?;
     Ok(Json(directory::detail(&state.pool, &group).await?))
 }
 

@@ -1,6 +1,7 @@
 //! Events: who may see and change them, RSVPs with capacity and waitlist, iCalendar feeds.
 
 pub mod calendar;
+pub mod fields;
 pub mod ical;
 pub mod rsvp;
 pub mod store;

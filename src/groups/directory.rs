@@ -1,39 +1,19 @@
-//! The directory of groups: list with search, detail, create, edit, archive.
+//! The directory of groups: resolving a slug for a caller, the list with search, the detail.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sqlx::PgPool;
 use sqlx::types::Json as PgJson;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::accounts::{Admin, CurrentUser};
-use crate::audit::{self, Action};
-use crate::error::{AppError, FieldError, ResultExt};
+use crate::accounts::CurrentUser;
+use crate::error::AppError;
 use crate::groups::access::GroupAccess;
 use crate::groups::{
     JoinPolicy, MembershipRole, MembershipStatus, MembershipType, Slug, Visibility,
 };
 use crate::paging::{Page, PageRequest};
-use crate::text::{self, TextRule};
-
-const NAME: TextRule = text::LINE;
-const TAGLINE: TextRule = TextRule {
-    required: true,
-    max_chars: 200,
-    multiline: false,
-};
-const MISSION: TextRule = TextRule {
-    required: true,
-    max_chars: 2000,
-    multiline: true,
-};
-const DESCRIPTION: TextRule = TextRule {
-    required: false,
-    max_chars: 10000,
-    multiline: true,
-};
 
 /// A group as its handlers need it, with the caller's standing in it.
 #[derive(Debug, Clone)]
@@ -288,153 +268,6 @@ pub async fn detail(pool: &PgPool, group: &GroupRef) -> Result<GroupDetail, AppE
         archived: r.archived,
         created_at: r.created_at,
     })
-}
-
-/// The fields of a group as a client sends them; every one optional so that PATCH can use it.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-pub struct GroupFields {
-    pub slug: Option<String>,
-    pub name: Option<String>,
-    pub tagline: Option<String>,
-    pub mission: Option<String>,
-    pub description: Option<String>,
-    /// `open` (default) or `approval`.
-    pub join_policy: Option<String>,
-}
-
-fn check_policy(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<JoinPolicy> {
-    match raw.map(JoinPolicy::parse_field) {
-        Some(Ok(p)) => Some(p),
-        Some(Err(AppError::Validation(mut e))) => {
-            errors.append(&mut e);
-            None
-        }
-        _ => None,
-    }
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn create(pool: &PgPool, actor: &Admin, fields: GroupFields) -> Result<String, AppError> {
-    let mut errors = Vec::new();
-    let slug = match fields.slug.as_deref().map(Slug::parse) {
-        Some(Ok(slug)) => Some(slug),
-        Some(Err(message)) => {
-            errors.push(FieldError::new("slug", message));
-            None
-        }
-        None => {
-            errors.push(FieldError::new("slug", "is required"));
-            None
-        }
-    };
-    let name = text::check("name", fields.name.as_deref(), NAME, &mut errors);
-    let tagline = text::check("tagline", fields.tagline.as_deref(), TAGLINE, &mut errors);
-    let mission = text::check("mission", fields.mission.as_deref(), MISSION, &mut errors);
-    let description = text::check(
-        "description",
-        fields.description.as_deref(),
-        DESCRIPTION,
-        &mut errors,
-    );
-    let policy =
-        check_policy(fields.join_policy.as_deref(), &mut errors).unwrap_or(JoinPolicy::Open);
-    let (Some(slug), Some(name), Some(tagline), Some(mission), true) =
-        (slug, name, tagline, mission, errors.is_empty())
-    else {
-        return Err(AppError::Validation(errors));
-    };
-    let mut tx = pool.begin().await?;
-    sqlx::query!(
-        "INSERT INTO groups (slug, name, tagline, mission, description, join_policy)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        slug.as_str(),
-        name,
-        tagline,
-        mission,
-        description.unwrap_or_default(),
-        policy as JoinPolicy
-    )
-    .execute(&mut *tx)
-    .await
-    .on_constraint("groups_slug_key", || {
-        AppError::Conflict("a group with this slug already exists".into())
-    })?;
-    audit::record(
-        &mut *tx,
-        Some(actor.id()),
-        Action::GroupCreated,
-        Some(slug.as_str()),
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(slug.as_str().to_string())
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn update(pool: &PgPool, group: &GroupRef, fields: GroupFields) -> Result<(), AppError> {
-    group.access.require_manage()?;
-    let mut errors = Vec::new();
-    if fields.slug.as_deref().is_some_and(|s| s != group.slug) {
-        errors.push(FieldError::new("slug", "cannot be changed"));
-    }
-    let name = text::check_sent("name", fields.name.as_deref(), NAME, &mut errors);
-    let tagline = text::check_sent("tagline", fields.tagline.as_deref(), TAGLINE, &mut errors);
-    let mission = text::check_sent("mission", fields.mission.as_deref(), MISSION, &mut errors);
-    let description = text::check(
-        "description",
-        fields.description.as_deref(),
-        DESCRIPTION,
-        &mut errors,
-    );
-    let policy = check_policy(fields.join_policy.as_deref(), &mut errors);
-    if !errors.is_empty() {
-        return Err(AppError::Validation(errors));
-    }
-    let clear_description = fields.description.is_some() && description.is_none();
-    sqlx::query!(
-        "UPDATE groups SET
-             name = coalesce($2, name),
-             tagline = coalesce($3, tagline),
-             mission = coalesce($4, mission),
-             description = CASE WHEN $7 THEN '' ELSE coalesce($5, description) END,
-             join_policy = coalesce($6, join_policy),
-             updated_at = now()
-         WHERE id = $1",
-        group.id,
-        name,
-        tagline,
-        mission,
-        description,
-        policy as Option<JoinPolicy>,
-        clear_description
-    )
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-#[tracing::instrument(skip_all)]
-pub async fn archive(pool: &PgPool, actor: &Admin, group: &GroupRef) -> Result<(), AppError> {
-    let mut tx = pool.begin().await?;
-    let archived = sqlx::query!(
-        "UPDATE groups SET archived_at = now(), updated_at = now() WHERE id = $1 AND archived_at IS NULL",
-        group.id
-    )
-    .execute(&mut *tx)
-    .await?;
-    if archived.rows_affected() > 0 {
-        audit::record(
-            &mut *tx,
-            Some(actor.id()),
-            Action::GroupArchived,
-            Some(&group.slug),
-            json!({}),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 #[cfg(test)]

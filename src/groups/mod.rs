@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod directory;
+pub mod editing;
 pub mod memberships;
 pub mod roster;
 

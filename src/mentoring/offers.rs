@@ -1,0 +1,311 @@
+//! Mentoring offers: posting, browsing, reading and closing them.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::OfferAccess;
+use crate::accounts::CurrentUser;
+use crate::error::{AppError, FieldError};
+use crate::groups::access::GroupAccess;
+use crate::groups::directory::{GroupRef, LeadRef};
+use crate::groups::{MembershipRole, MembershipStatus};
+use crate::paging::{Page, PageRequest};
+use crate::text::{self, TextRule};
+
+const TITLE: TextRule = TextRule {
+    required: true,
+    max_chars: 200,
+    multiline: false,
+};
+const DESCRIPTION: TextRule = TextRule {
+    required: false,
+    max_chars: 5000,
+    multiline: true,
+};
+const TOPIC: TextRule = TextRule {
+    required: true,
+    max_chars: 50,
+    multiline: false,
+};
+pub const MAX_TOPICS: usize = 10;
+pub const MAX_SLOTS: i64 = 100;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Offer {
+    pub id: Uuid,
+    pub group_slug: String,
+    pub title: String,
+    pub description: String,
+    pub topics: Vec<String>,
+    pub mentor: LeadRef,
+    pub slots: i32,
+    /// Accepted requests.
+    pub slots_taken: i64,
+    pub closed: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+pub(super) struct OfferRow {
+    pub(super) id: Uuid,
+    pub(super) group_slug: String,
+    pub(super) title: String,
+    pub(super) description: String,
+    pub(super) topics: Vec<String>,
+    pub(super) mentor_id: Uuid,
+    pub(super) mentor_name: String,
+    pub(super) slots: i32,
+    pub(super) slots_taken: i64,
+    pub(super) closed: bool,
+    pub(super) created_at: OffsetDateTime,
+}
+
+impl From<OfferRow> for Offer {
+    fn from(r: OfferRow) -> Self {
+        Self {
+            id: r.id,
+            group_slug: r.group_slug,
+            title: r.title,
+            description: r.description,
+            topics: r.topics,
+            mentor: LeadRef {
+                id: r.mentor_id,
+                display_name: r.mentor_name,
+            },
+            slots: r.slots,
+            slots_taken: r.slots_taken,
+            closed: r.closed,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct OfferFields {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub topics: Option<Vec<String>>,
+    pub slots: Option<i64>,
+    /// Defaults to the caller; must be an active member of type `member`, or a lead, of the group.
+    pub mentor_id: Option<Uuid>,
+}
+
+/// Posts an offer (admins and the group's leads).
+#[tracing::instrument(skip_all)]
+pub async fn create_offer(
+    pool: &PgPool,
+    group: &GroupRef,
+    fields: OfferFields,
+) -> Result<Uuid, AppError> {
+    group.access.require_manage()?;
+    if group.archived {
+        return Err(AppError::Conflict("this group is archived".into()));
+    }
+    let mut errors = Vec::new();
+    let title = text::check("title", fields.title.as_deref(), TITLE, &mut errors);
+    let description = text::check(
+        "description",
+        fields.description.as_deref(),
+        DESCRIPTION,
+        &mut errors,
+    );
+    let raw_topics = fields.topics.unwrap_or_default();
+    if raw_topics.len() > MAX_TOPICS {
+        errors.push(FieldError::new(
+            "topics",
+            format!("at most {MAX_TOPICS} topics"),
+        ));
+    }
+    let mut topics = Vec::new();
+    for (i, topic) in raw_topics.iter().enumerate() {
+        if let Some(t) = text::check(&format!("topics[{i}]"), Some(topic), TOPIC, &mut errors) {
+            if !topics.contains(&t) {
+                topics.push(t);
+            }
+        }
+    }
+    let slots = match fields.slots {
+        Some(n) if (1..=MAX_SLOTS).contains(&n) => i32::try_from(n).ok(),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "slots",
+                format!("must be a whole number from 1 to {MAX_SLOTS}"),
+            ));
+            None
+        }
+        None => {
+            errors.push(FieldError::new("slots", "is required"));
+            None
+        }
+    };
+    let mentor_id = fields.mentor_id.unwrap_or(group.access.user_id);
+    let mentor_ok = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM memberships m JOIN users u ON u.id = m.user_id
+                          WHERE m.group_id = $1 AND m.user_id = $2 AND u.active
+                            AND mentor_shown(m.role, m.type, m.status, m.visibility)) AS "ok!""#,
+        group.id,
+        mentor_id
+    )
+    .fetch_one(pool)
+    .await?;
+    if !mentor_ok {
+        errors.push(FieldError::new(
+            "mentor_id",
+            "the mentor must be a lead of this group, or an active member whose membership is public \
+             (naming a mentor shows everyone that they belong to the group)",
+        ));
+    }
+    let (Some(title), Some(slots), true) = (title, slots, errors.is_empty()) else {
+        return Err(AppError::Validation(errors));
+    };
+    let id = sqlx::query_scalar!(
+        "INSERT INTO mentoring_offers (group_id, mentor_id, title, description, topics, slots, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        group.id,
+        mentor_id,
+        title,
+        description.unwrap_or_default(),
+        &topics,
+        slots,
+        group.access.user_id
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(id)
+}
+
+/// The open offers of a group (every employee may browse them).
+#[tracing::instrument(skip_all)]
+pub async fn list_offers(
+    pool: &PgPool,
+    group: &GroupRef,
+    page: &PageRequest,
+) -> Result<Page<Offer>, AppError> {
+    let limit = page.limit();
+    let after: Option<(OffsetDateTime, Uuid)> = page
+        .cursor::<(String, Uuid)>()?
+        .map(|(t, id)| {
+            OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                .map(|t| (t, id))
+                .map_err(|_| AppError::invalid("cursor", "is not a cursor this service gave out"))
+        })
+        .transpose()?;
+    let rows = sqlx::query_as!(
+        OfferRow,
+        r#"SELECT o.id, g.slug AS group_slug, o.title, o.description, o.topics, o.mentor_id,
+                  u.display_name AS mentor_name, o.slots,
+                  (SELECT count(*) FROM mentoring_requests r WHERE r.offer_id = o.id AND r.status = 'accepted') AS "slots_taken!",
+                  o.closed_at IS NOT NULL AS "closed!", o.created_at
+           FROM mentoring_offers o
+           JOIN groups g ON g.id = o.group_id
+           JOIN users u ON u.id = o.mentor_id AND u.active
+           JOIN memberships mm ON mm.group_id = o.group_id AND mm.user_id = o.mentor_id
+                              AND mentor_shown(mm.role, mm.type, mm.status, mm.visibility)
+           WHERE o.group_id = $1 AND o.closed_at IS NULL
+             AND ($2::timestamptz IS NULL OR (o.created_at, o.id) < ($2, $3::uuid))
+           ORDER BY o.created_at DESC, o.id DESC
+           LIMIT $4"#,
+        group.id,
+        after.map(|a| a.0),
+        after.map(|a| a.1),
+        limit + 1
+    )
+    .fetch_all(pool)
+    .await?;
+    let offers: Vec<Offer> = rows.into_iter().map(Offer::from).collect();
+    Ok(Page::from_rows(offers, limit, |o| {
+        let t = o
+            .created_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        (t, o.id)
+    }))
+}
+
+/// One offer, open or closed (the caller has been allowed to see it).
+#[tracing::instrument(skip_all)]
+pub async fn offer(pool: &PgPool, id: Uuid) -> Result<Offer, AppError> {
+    let row = sqlx::query_as!(
+        OfferRow,
+        r#"SELECT o.id, g.slug AS group_slug, o.title, o.description, o.topics, o.mentor_id,
+                  u.display_name AS mentor_name, o.slots,
+                  (SELECT count(*) FROM mentoring_requests r WHERE r.offer_id = o.id AND r.status = 'accepted') AS "slots_taken!",
+                  o.closed_at IS NOT NULL AS "closed!", o.created_at
+           FROM mentoring_offers o
+           JOIN groups g ON g.id = o.group_id
+           JOIN users u ON u.id = o.mentor_id
+           WHERE o.id = $1"#,
+        id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok(row.into())
+}
+
+/// An offer and the caller's standing; 404 if unknown or in an archived group (except admins).
+#[derive(Debug, Clone)]
+pub struct OfferRef {
+    pub id: Uuid,
+    pub closed: bool,
+    pub access: OfferAccess,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn resolve_offer(
+    pool: &PgPool,
+    user: &CurrentUser,
+    raw_id: &str,
+) -> Result<OfferRef, AppError> {
+    let id = Uuid::parse_str(raw_id).map_err(|_| AppError::NotFound)?;
+    resolve_offer_id(pool, user, id).await
+}
+
+pub(super) async fn resolve_offer_id(
+    pool: &PgPool,
+    user: &CurrentUser,
+    id: Uuid,
+) -> Result<OfferRef, AppError> {
+    let row = sqlx::query!(
+        r#"SELECT o.id, o.mentor_id, o.closed_at IS NOT NULL AS "closed!", g.archived_at IS NOT NULL AS "archived!",
+                  m.role AS "role?: MembershipRole", m.status AS "status?: MembershipStatus"
+           FROM mentoring_offers o
+           JOIN groups g ON g.id = o.group_id
+           LEFT JOIN memberships m ON m.group_id = o.group_id AND m.user_id = $2
+           WHERE o.id = $1"#,
+        id,
+        user.id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let group = GroupAccess::new(user, row.role, row.status);
+    if row.archived && !group.sees_archived() {
+        return Err(AppError::NotFound);
+    }
+    Ok(OfferRef {
+        id: row.id,
+        closed: row.closed,
+        access: OfferAccess {
+            group,
+            mentor_id: row.mentor_id,
+        },
+    })
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn close_offer(pool: &PgPool, offer: &OfferRef) -> Result<(), AppError> {
+    if !offer.access.can_manage() {
+        return Err(AppError::Forbidden);
+    }
+    sqlx::query!(
+        "UPDATE mentoring_offers SET closed_at = now() WHERE id = $1 AND closed_at IS NULL",
+        offer.id
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
