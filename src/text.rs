@@ -10,16 +10,44 @@ pub struct TextRule {
     pub multiline: bool,
 }
 
-pub const LINE: TextRule = TextRule {
-    required: true,
-    max_chars: 100,
-    multiline: false,
-};
-pub const OPTIONAL_LINE: TextRule = TextRule {
-    required: false,
-    max_chars: 100,
-    multiline: false,
-};
+impl TextRule {
+    /// A required single line of at most `max_chars`.
+    pub const fn line(max_chars: usize) -> Self {
+        Self {
+            required: true,
+            max_chars,
+            multiline: false,
+        }
+    }
+
+    /// An optional single line.
+    pub const fn optional_line(max_chars: usize) -> Self {
+        Self {
+            required: false,
+            ..Self::line(max_chars)
+        }
+    }
+
+    /// Required text that may run over several lines.
+    pub const fn paragraphs(max_chars: usize) -> Self {
+        Self {
+            multiline: true,
+            ..Self::line(max_chars)
+        }
+    }
+
+    /// Optional text that may run over several lines.
+    pub const fn optional_paragraphs(max_chars: usize) -> Self {
+        Self {
+            required: false,
+            ..Self::paragraphs(max_chars)
+        }
+    }
+}
+
+/// Names: a required line of at most 100 characters.
+pub const LINE: TextRule = TextRule::line(100);
+pub const OPTIONAL_LINE: TextRule = TextRule::optional_line(100);
 
 /// Checks one field; pushes its error and answers `None` when it fails or is absent.
 pub fn check(

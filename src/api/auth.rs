@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::accounts::registration::{self, Registration};
 use crate::accounts::{self, CurrentUser, User};
@@ -120,14 +119,11 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The caller's own account and memberships.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
-    pub id: Uuid,
-    pub email: String,
-    pub display_name: String,
-    pub department: Option<String>,
-    pub location: Option<String>,
-    pub roles: Vec<String>,
+    #[serde(flatten)]
+    pub user: User,
     pub memberships: Vec<MyMembership>,
 }
 
@@ -140,12 +136,7 @@ async fn me(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<
         .ok_or(AppError::Unauthorized)?;
     let memberships = memberships::mine(&state.pool, user.id).await?;
     Ok(Json(Me {
-        id: profile.id,
-        email: profile.email,
-        display_name: profile.display_name,
-        department: profile.department,
-        location: profile.location,
-        roles: profile.roles,
+        user: profile,
         memberships,
     }))
 }

@@ -10,21 +10,9 @@ use crate::instant::parse_instant;
 use crate::patch::Patch;
 use crate::text::{self, TextRule};
 
-const TITLE: TextRule = TextRule {
-    required: true,
-    max_chars: 200,
-    multiline: false,
-};
-const DESCRIPTION: TextRule = TextRule {
-    required: false,
-    max_chars: 10000,
-    multiline: true,
-};
-const LOCATION: TextRule = TextRule {
-    required: false,
-    max_chars: 200,
-    multiline: false,
-};
+const TITLE: TextRule = TextRule::line(200);
+const DESCRIPTION: TextRule = TextRule::optional_paragraphs(10000);
+const LOCATION: TextRule = TextRule::optional_line(200);
 pub const MAX_CAPACITY: i64 = 100_000;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -205,20 +205,15 @@ impl From<EventRow> for Event {
 pub async fn detail(pool: &PgPool, event: &EventRef) -> Result<Event, AppError> {
     let row = sqlx::query_as!(
         EventRow,
-        r#"SELECT e.id, g.slug AS group_slug, e.title, e.description, e.starts_at, e.ends_at, e.location,
-                  e.online_url, e.capacity, e.audience AS "audience: Audience",
-                  (SELECT count(*) FROM rsvps r WHERE r.event_id = e.id AND r.status = 'going') AS "going_count!",
-                  (SELECT count(*) FROM rsvps r WHERE r.event_id = e.id AND r.status = 'waitlisted') AS "waitlist_count!",
-                  e.cancelled_at IS NOT NULL AS "cancelled!",
-                  mine.status AS "my_rsvp?: RsvpStatus",
-                  CASE WHEN mine.status = 'waitlisted' THEN
-                      waitlist_position(e.id, mine.seq)
-                  END AS "my_waitlist_position?",
-                  e.sequence, e.updated_at
-           FROM events e
-           JOIN groups g ON g.id = e.group_id
-           LEFT JOIN rsvps mine ON mine.event_id = e.id AND mine.user_id = $2
-           WHERE e.id = $1"#,
+        r#"SELECT c.id AS "id!", c.group_slug AS "group_slug!", c.title AS "title!", c.description AS "description!",
+                  c.starts_at AS "starts_at!", c.ends_at AS "ends_at!", c.location, c.online_url, c.capacity,
+                  c.audience AS "audience!: Audience", c.going_count AS "going_count!", c.waitlist_count AS "waitlist_count!",
+                  c.cancelled AS "cancelled!", mine.status AS "my_rsvp?: RsvpStatus",
+                  CASE WHEN mine.status = 'waitlisted' THEN waitlist_position(c.id, mine.seq) END AS "my_waitlist_position?",
+                  c.sequence AS "sequence!", c.updated_at AS "updated_at!"
+           FROM event_cards c
+           LEFT JOIN rsvps mine ON mine.event_id = c.id AND mine.user_id = $2
+           WHERE c.id = $1"#,
         event.id,
         event.access.group.user_id
     )
@@ -258,26 +253,21 @@ pub async fn list(
     };
     let rows = sqlx::query_as!(
         EventRow,
-        r#"SELECT e.id, g.slug AS group_slug, e.title, e.description, e.starts_at, e.ends_at, e.location,
-                  e.online_url, e.capacity, e.audience AS "audience: Audience",
-                  (SELECT count(*) FROM rsvps r WHERE r.event_id = e.id AND r.status = 'going') AS "going_count!",
-                  (SELECT count(*) FROM rsvps r WHERE r.event_id = e.id AND r.status = 'waitlisted') AS "waitlist_count!",
-                  e.cancelled_at IS NOT NULL AS "cancelled!",
-                  mine.status AS "my_rsvp?: RsvpStatus",
-                  CASE WHEN mine.status = 'waitlisted' THEN
-                      waitlist_position(e.id, mine.seq)
-                  END AS "my_waitlist_position?",
-                  e.sequence, e.updated_at
-           FROM events e
-           JOIN groups g ON g.id = e.group_id
-           LEFT JOIN rsvps mine ON mine.event_id = e.id AND mine.user_id = $2
-           WHERE e.group_id = $1
-             AND ($3 OR e.audience = 'everyone')
-             AND ($4::timestamptz IS NULL OR e.ends_at > $4)
-             AND ($5::timestamptz IS NULL OR e.starts_at >= $5)
-             AND ($6::timestamptz IS NULL OR e.starts_at < $6)
-             AND ($7::timestamptz IS NULL OR (e.starts_at, e.id) > ($7, $8::uuid))
-           ORDER BY e.starts_at, e.id
+        r#"SELECT c.id AS "id!", c.group_slug AS "group_slug!", c.title AS "title!", c.description AS "description!",
+                  c.starts_at AS "starts_at!", c.ends_at AS "ends_at!", c.location, c.online_url, c.capacity,
+                  c.audience AS "audience!: Audience", c.going_count AS "going_count!", c.waitlist_count AS "waitlist_count!",
+                  c.cancelled AS "cancelled!", mine.status AS "my_rsvp?: RsvpStatus",
+                  CASE WHEN mine.status = 'waitlisted' THEN waitlist_position(c.id, mine.seq) END AS "my_waitlist_position?",
+                  c.sequence AS "sequence!", c.updated_at AS "updated_at!"
+           FROM event_cards c
+           LEFT JOIN rsvps mine ON mine.event_id = c.id AND mine.user_id = $2
+           WHERE c.group_id = $1
+             AND ($3 OR c.audience = 'everyone')
+             AND ($4::timestamptz IS NULL OR c.ends_at > $4)
+             AND ($5::timestamptz IS NULL OR c.starts_at >= $5)
+             AND ($6::timestamptz IS NULL OR c.starts_at < $6)
+             AND ($7::timestamptz IS NULL OR (c.starts_at, c.id) > ($7, $8::uuid))
+           ORDER BY c.starts_at, c.id
            LIMIT $9"#,
         group.id,
         group.access.user_id,

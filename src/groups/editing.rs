@@ -13,21 +13,9 @@ use crate::groups::{JoinPolicy, Slug};
 use crate::text::{self, TextRule};
 
 const NAME: TextRule = text::LINE;
-const TAGLINE: TextRule = TextRule {
-    required: true,
-    max_chars: 200,
-    multiline: false,
-};
-const MISSION: TextRule = TextRule {
-    required: true,
-    max_chars: 2000,
-    multiline: true,
-};
-const DESCRIPTION: TextRule = TextRule {
-    required: false,
-    max_chars: 10000,
-    multiline: true,
-};
+const TAGLINE: TextRule = TextRule::line(200);
+const MISSION: TextRule = TextRule::paragraphs(2000);
+const DESCRIPTION: TextRule = TextRule::optional_paragraphs(10000);
 
 /// The fields of a group as a client sends them; every one optional so that PATCH can use it.
 #[derive(Debug, Default, Deserialize, ToSchema)]

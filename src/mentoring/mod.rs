@@ -83,29 +83,24 @@ pub struct MyMentoring {
 pub async fn mine(pool: &PgPool, user_id: Uuid) -> Result<MyMentoring, AppError> {
     let offers = sqlx::query_as!(
         OfferRow,
-        r#"SELECT o.id, g.slug AS group_slug, o.title, o.description, o.topics, o.mentor_id,
-                  u.display_name AS mentor_name, o.slots,
-                  (SELECT count(*) FROM mentoring_requests r WHERE r.offer_id = o.id AND r.status = 'accepted') AS "slots_taken!",
-                  o.closed_at IS NOT NULL AS "closed!", o.created_at
-           FROM mentoring_offers o
-           JOIN groups g ON g.id = o.group_id AND g.archived_at IS NULL
-           JOIN users u ON u.id = o.mentor_id
-           WHERE o.mentor_id = $1
-           ORDER BY o.created_at DESC, o.id DESC"#,
+        r#"SELECT c.id AS "id!", c.group_slug AS "group_slug!", c.title AS "title!", c.description AS "description!",
+                  c.topics AS "topics!", c.mentor_id AS "mentor_id!", c.mentor_name AS "mentor_name!", c.slots AS "slots!",
+                  c.slots_taken AS "slots_taken!", c.closed AS "closed!", c.created_at AS "created_at!"
+           FROM offer_cards c
+           WHERE c.mentor_id = $1 AND NOT c.group_archived
+           ORDER BY c.created_at DESC, c.id DESC"#,
         user_id
     )
     .fetch_all(pool)
     .await?;
     let requests = sqlx::query_as!(
         RequestRow,
-        r#"SELECT r.id, r.offer_id, o.title AS offer_title, g.slug AS group_slug, r.mentee_id,
-                  u.display_name AS mentee_name, r.message, r.status AS "status: RequestStatus", r.created_at, r.decided_at
-           FROM mentoring_requests r
-           JOIN mentoring_offers o ON o.id = r.offer_id
-           JOIN groups g ON g.id = o.group_id
-           JOIN users u ON u.id = r.mentee_id
-           WHERE r.mentee_id = $1
-           ORDER BY r.created_at DESC, r.id"#,
+        r#"SELECT c.id AS "id!", c.offer_id AS "offer_id!", c.offer_title AS "offer_title!", c.group_slug AS "group_slug!",
+                  c.mentee_id AS "mentee_id!", c.mentee_name AS "mentee_name!", c.message AS "message!",
+                  c.status AS "status!: RequestStatus", c.created_at AS "created_at!", c.decided_at
+           FROM request_cards c
+           WHERE c.mentee_id = $1
+           ORDER BY c.created_at DESC, c.id"#,
         user_id
     )
     .fetch_all(pool)

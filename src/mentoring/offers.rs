@@ -15,21 +15,9 @@ use crate::groups::{MembershipRole, MembershipStatus};
 use crate::paging::{Page, PageRequest};
 use crate::text::{self, TextRule};
 
-const TITLE: TextRule = TextRule {
-    required: true,
-    max_chars: 200,
-    multiline: false,
-};
-const DESCRIPTION: TextRule = TextRule {
-    required: false,
-    max_chars: 5000,
-    multiline: true,
-};
-const TOPIC: TextRule = TextRule {
-    required: true,
-    max_chars: 50,
-    multiline: false,
-};
+const TITLE: TextRule = TextRule::line(200);
+const DESCRIPTION: TextRule = TextRule::optional_paragraphs(5000);
+const TOPIC: TextRule = TextRule::line(50);
 pub const MAX_TOPICS: usize = 10;
 pub const MAX_SLOTS: i64 = 100;
 
@@ -195,18 +183,15 @@ pub async fn list_offers(
         .transpose()?;
     let rows = sqlx::query_as!(
         OfferRow,
-        r#"SELECT o.id, g.slug AS group_slug, o.title, o.description, o.topics, o.mentor_id,
-                  u.display_name AS mentor_name, o.slots,
-                  (SELECT count(*) FROM mentoring_requests r WHERE r.offer_id = o.id AND r.status = 'accepted') AS "slots_taken!",
-                  o.closed_at IS NOT NULL AS "closed!", o.created_at
-           FROM mentoring_offers o
-           JOIN groups g ON g.id = o.group_id
-           JOIN users u ON u.id = o.mentor_id AND u.active
-           JOIN memberships mm ON mm.group_id = o.group_id AND mm.user_id = o.mentor_id
+        r#"SELECT c.id AS "id!", c.group_slug AS "group_slug!", c.title AS "title!", c.description AS "description!",
+                  c.topics AS "topics!", c.mentor_id AS "mentor_id!", c.mentor_name AS "mentor_name!", c.slots AS "slots!",
+                  c.slots_taken AS "slots_taken!", c.closed AS "closed!", c.created_at AS "created_at!"
+           FROM offer_cards c
+           JOIN memberships mm ON mm.group_id = c.group_id AND mm.user_id = c.mentor_id
                               AND mentor_shown(mm.role, mm.type, mm.status, mm.visibility)
-           WHERE o.group_id = $1 AND o.closed_at IS NULL
-             AND ($2::timestamptz IS NULL OR (o.created_at, o.id) < ($2, $3::uuid))
-           ORDER BY o.created_at DESC, o.id DESC
+           WHERE c.group_id = $1 AND NOT c.closed AND c.mentor_active
+             AND ($2::timestamptz IS NULL OR (c.created_at, c.id) < ($2, $3::uuid))
+           ORDER BY c.created_at DESC, c.id DESC
            LIMIT $4"#,
         group.id,
         after.map(|a| a.0),
@@ -230,14 +215,11 @@ pub async fn list_offers(
 pub async fn offer(pool: &PgPool, id: Uuid) -> Result<Offer, AppError> {
     let row = sqlx::query_as!(
         OfferRow,
-        r#"SELECT o.id, g.slug AS group_slug, o.title, o.description, o.topics, o.mentor_id,
-                  u.display_name AS mentor_name, o.slots,
-                  (SELECT count(*) FROM mentoring_requests r WHERE r.offer_id = o.id AND r.status = 'accepted') AS "slots_taken!",
-                  o.closed_at IS NOT NULL AS "closed!", o.created_at
-           FROM mentoring_offers o
-           JOIN groups g ON g.id = o.group_id
-           JOIN users u ON u.id = o.mentor_id
-           WHERE o.id = $1"#,
+        r#"SELECT c.id AS "id!", c.group_slug AS "group_slug!", c.title AS "title!", c.description AS "description!",
+                  c.topics AS "topics!", c.mentor_id AS "mentor_id!", c.mentor_name AS "mentor_name!", c.slots AS "slots!",
+                  c.slots_taken AS "slots_taken!", c.closed AS "closed!", c.created_at AS "created_at!"
+           FROM offer_cards c
+           WHERE c.id = $1"#,
         id
     )
     .fetch_optional(pool)

@@ -14,11 +14,7 @@ use crate::groups::directory::LeadRef;
 use crate::paging::{Page, PageRequest};
 use crate::text::{self, TextRule};
 
-const MESSAGE: TextRule = TextRule {
-    required: false,
-    max_chars: 2000,
-    multiline: true,
-};
+const MESSAGE: TextRule = TextRule::optional_paragraphs(2000);
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MentoringRequest {
@@ -73,13 +69,11 @@ async fn fetch_request<'e>(
 ) -> Result<MentoringRequest, AppError> {
     let row = sqlx::query_as!(
         RequestRow,
-        r#"SELECT r.id, r.offer_id, o.title AS offer_title, g.slug AS group_slug, r.mentee_id,
-                  u.display_name AS mentee_name, r.message, r.status AS "status: RequestStatus", r.created_at, r.decided_at
-           FROM mentoring_requests r
-           JOIN mentoring_offers o ON o.id = r.offer_id
-           JOIN groups g ON g.id = o.group_id
-           JOIN users u ON u.id = r.mentee_id
-           WHERE r.id = $1"#,
+        r#"SELECT c.id AS "id!", c.offer_id AS "offer_id!", c.offer_title AS "offer_title!", c.group_slug AS "group_slug!",
+                  c.mentee_id AS "mentee_id!", c.mentee_name AS "mentee_name!", c.message AS "message!",
+                  c.status AS "status!: RequestStatus", c.created_at AS "created_at!", c.decided_at
+           FROM request_cards c
+           WHERE c.id = $1"#,
         id
     )
     .fetch_optional(executor)
@@ -137,14 +131,12 @@ pub async fn list_requests(
     let after: Option<Uuid> = page.cursor()?;
     let rows = sqlx::query_as!(
         RequestRow,
-        r#"SELECT r.id, r.offer_id, o.title AS offer_title, g.slug AS group_slug, r.mentee_id,
-                  u.display_name AS mentee_name, r.message, r.status AS "status: RequestStatus", r.created_at, r.decided_at
-           FROM mentoring_requests r
-           JOIN mentoring_offers o ON o.id = r.offer_id
-           JOIN groups g ON g.id = o.group_id
-           JOIN users u ON u.id = r.mentee_id
-           WHERE r.offer_id = $1 AND ($2::uuid IS NULL OR r.id > $2)
-           ORDER BY r.id
+        r#"SELECT c.id AS "id!", c.offer_id AS "offer_id!", c.offer_title AS "offer_title!", c.group_slug AS "group_slug!",
+                  c.mentee_id AS "mentee_id!", c.mentee_name AS "mentee_name!", c.message AS "message!",
+                  c.status AS "status!: RequestStatus", c.created_at AS "created_at!", c.decided_at
+           FROM request_cards c
+           WHERE c.offer_id = $1 AND ($2::uuid IS NULL OR c.id > $2)
+           ORDER BY c.id
            LIMIT $3"#,
         offer.id,
         after,
