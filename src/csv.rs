@@ -1,5 +1,11 @@
 //! The one CSV writer of the project: RFC 4180 quoting, UTF-8, CRLF line ends, and text cells
 //! that a spreadsheet would run as a formula neutralised (OWASP's advice on CSV injection).
+//!
+//! Why not the `csv` crate: OWASP's advice is to prefix such a cell with an apostrophe *and*
+//! wrap it in quotes, and `csv` chooses quoting per writer, not per field, so it can either
+//! quote every text cell (changing every report's bytes) or leave the neutralised ones bare.
+//! This writer also runs in the export's hot loop (about 190,000 rows a second, see
+//! docs/reports-performance.md) without a per-record buffer of its own.
 
 /// One cell: text is neutralised and quoted as needed; numbers are written as they are.
 #[derive(Debug, Clone, Copy)]

@@ -1,125 +1,113 @@
 //! Prometheus metrics: request counts and latency histograms by route and status, and the
 //! database pool's gauges. Kept per process; Prometheus scrapes each instance.
+//!
+//! The `prometheus-client` crate keeps the series and writes the exposition format; a series is
+//! found under a read lock, so concurrent requests do not queue on one mutex. Labels stay
+//! bounded: the route template (never the raw path), a standard method, the status.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: String,
 }
 
-/// Method, route template, status.
-type Key = (String, String, u16);
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: &'static str,
+}
 
-#[derive(Clone, Default)]
+struct Inner {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RequestLabels, Histogram>,
+    pool: Family<PoolLabels, Gauge>,
+    pool_max: Gauge,
+}
+
+#[derive(Clone)]
 pub struct Metrics {
-    requests: Arc<Mutex<BTreeMap<Key, Histogram>>>,
+    inner: Arc<Inner>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("belong");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let durations = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(BUCKETS.into_iter())
+        });
+        let pool = Family::<PoolLabels, Gauge>::default();
+        let pool_max = Gauge::default();
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer HTTP requests",
+            durations.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "Connections in the database pool",
+            pool.clone(),
+        );
+        registry.register(
+            "db_pool_max_connections",
+            "The pool's upper bound",
+            pool_max.clone(),
+        );
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                requests,
+                durations,
+                pool,
+                pool_max,
+            }),
+        }
+    }
 }
 
 impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let Ok(mut map) = self.requests.lock() else {
-            return;
+        let labels = RequestLabels {
+            method: method.to_string(),
+            route: route.to_string(),
+            status: status.to_string(),
         };
-        let h = map
-            .entry((method.to_string(), route.to_string(), status))
-            .or_default();
-        h.count += 1;
-        h.sum += seconds;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                h.buckets[i] += 1;
-            }
-        }
+        self.inner.requests.get_or_create(&labels).inc();
+        self.inner.durations.get_or_create(&labels).observe(seconds);
     }
 
+    /// The exposition text, with the pool's gauges read now.
     pub fn render(&self, pool: &sqlx::PgPool) -> String {
+        let inner = &self.inner;
+        let gauge = |state| inner.pool.get_or_create(&PoolLabels { state }).clone();
+        gauge("open").set(i64::from(pool.size()));
+        gauge("idle").set(i64::try_from(pool.num_idle()).unwrap_or(i64::MAX));
+        inner
+            .pool_max
+            .set(i64::from(pool.options().get_max_connections()));
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP belong_http_requests_total HTTP requests answered."
-        );
-        let _ = writeln!(out, "# TYPE belong_http_requests_total counter");
-        let map = match self.requests.lock() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        for ((method, route, status), h) in map.iter() {
-            let _ = writeln!(
-                out,
-                "belong_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}",
-                h.count
-            );
+        if prometheus_client::encoding::text::encode(&mut out, &inner.registry).is_err() {
+            tracing::warn!("the metrics could not be written");
         }
-        let _ = writeln!(
-            out,
-            "# HELP belong_http_request_duration_seconds Time to answer HTTP requests."
-        );
-        let _ = writeln!(out, "# TYPE belong_http_request_duration_seconds histogram");
-        for ((method, route, status), h) in map.iter() {
-            let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "belong_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
-                    h.buckets[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "belong_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "belong_http_request_duration_seconds_sum{{{labels}}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "belong_http_request_duration_seconds_count{{{labels}}} {}",
-                h.count
-            );
-        }
-        drop(map);
-        let _ = writeln!(
-            out,
-            "# HELP belong_db_pool_connections Connections in the database pool."
-        );
-        let _ = writeln!(out, "# TYPE belong_db_pool_connections gauge");
-        let _ = writeln!(
-            out,
-            "belong_db_pool_connections{{state=\"open\"}} {}",
-            pool.size()
-        );
-        let _ = writeln!(
-            out,
-            "belong_db_pool_connections{{state=\"idle\"}} {}",
-            pool.num_idle()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP belong_db_pool_max_connections The pool's upper bound."
-        );
-        let _ = writeln!(out, "# TYPE belong_db_pool_max_connections gauge");
-        let _ = writeln!(
-            out,
-            "belong_db_pool_max_connections {}",
-            pool.options().get_max_connections()
-        );
         out
     }
 }

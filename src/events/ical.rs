@@ -1,5 +1,11 @@
 //! An RFC 5545 iCalendar writer: CRLF line ends, text escaping, and lines folded at 75 octets
 //! without splitting a UTF-8 character.
+//!
+//! Why not the `icalendar` crate: it is built on `chrono` while every instant here is a
+//! `time::OffsetDateTime`, so it would bring a second date library and conversions for the
+//! dozen properties we write; what matters (escaping, folding, CANCELLED, SEQUENCE) is
+//! unit-tested below and every feed in the integration tests is read back by an independent
+//! parser (the `ical` crate).
 
 use std::fmt::Write;
 
