@@ -52,7 +52,7 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("belong");
         let requests = Family::<RequestLabels, Counter>::default();
         let durations = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(BUCKETS.into_iter())
+            Histogram::new(BUCKETS)
         });
         let pool = Family::<PoolLabels, Gauge>::default();
         let pool_max = Gauge::default();
