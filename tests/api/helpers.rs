@@ -35,6 +35,9 @@ pub fn client() -> reqwest::Client {
 
 struct Server {
     admin_url: String,
+    /// This test process's run: it names the run's databases (`belong_template_{run}`,
+    /// `belong_test_{run}_...`, `belong_empty_{run}_...`).
+    run: String,
     template: String,
     /// The private cluster, removed with its databases when the test process ends; `None`
     /// when `DATABASE_URL` names a server, whose per-test databases are then dropped.
@@ -42,6 +45,48 @@ struct Server {
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
+
+/// The advisory lock a run holds for as long as its process lives.
+fn run_lock(run: &str) -> String {
+    format!("belong-test-run-{run}")
+}
+
+/// Drops the databases of earlier runs whose process is gone (killed before it could clean
+/// up): a live run holds its advisory lock, so only the lock of a finished one can be taken.
+async fn sweep_finished_runs(conn: &mut sqlx::PgConnection, mine: &str) -> anyhow::Result<()> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname ~ '^belong_(template|test|empty)_[0-9a-f]{12}($|_)'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut runs: Vec<&str> = names
+        .iter()
+        .filter_map(|n| n.split('_').nth(2))
+        .filter(|run| *run != mine)
+        .collect();
+    runs.sort_unstable();
+    runs.dedup();
+    for run in runs {
+        let lock = run_lock(run);
+        let finished: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+            .bind(&lock)
+            .fetch_one(&mut *conn)
+            .await?;
+        if !finished {
+            continue;
+        }
+        for name in names.iter().filter(|n| n.split('_').nth(2) == Some(run)) {
+            sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+            .bind(&lock)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
 
 fn server() -> &'static Server {
     SERVER.get_or_init(|| {
@@ -54,16 +99,28 @@ fn server() -> &'static Server {
                 (cluster.url("postgres"), Some(cluster))
             }
         };
-        let template = format!("belong_template_{}", Uuid::new_v4().simple());
-        let url = admin_url.clone();
-        let name = template.clone();
-        // The template is made on a runtime of its own: each test has its own runtime.
+        let run = Uuid::new_v4().simple().to_string()[..12].to_string();
+        let template = format!("belong_template_{run}");
+        let (url, name, me) = (admin_url.clone(), template.clone(), run.clone());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        // The run's keeper, on a runtime of its own (each test has its own runtime): it holds
+        // the run's lock on a connection that lives as long as the process, so that a later
+        // run drops this one's databases if this process dies before dropping them itself;
+        // then it makes the template.
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             rt.block_on(async {
+                use sqlx::Connection;
+                let mut keeper = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+                    .bind(run_lock(&me))
+                    .execute(&mut keeper)
+                    .await
+                    .unwrap();
+                sweep_finished_runs(&mut keeper, &me).await.unwrap();
                 belong::db::ensure_database(&url, &name, None)
                     .await
                     .unwrap();
@@ -72,12 +129,17 @@ fn server() -> &'static Server {
                     .unwrap();
                 belong::db::migrate(&pool).await.unwrap();
                 pool.close().await;
+                ready_tx.send(()).unwrap();
+                std::future::pending::<()>().await;
+                drop(keeper);
             });
-        })
-        .join()
-        .expect("the template database could not be made");
+        });
+        ready_rx
+            .recv()
+            .expect("the template database could not be made");
         Server {
             admin_url,
+            run,
             template,
             cluster,
         }
@@ -149,7 +211,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let server = server();
-    let name = format!("belong_test_{}", Uuid::new_v4().simple());
+    let name = format!("belong_test_{}_{}", server.run, Uuid::new_v4().simple());
     belong::db::ensure_database(&server.admin_url, &name, Some(&server.template))
         .await
         .unwrap();
@@ -572,7 +634,7 @@ impl Drop for EmptyDatabase {
 
 pub async fn empty_database() -> EmptyDatabase {
     let server = server();
-    let name = format!("belong_empty_{}", Uuid::new_v4().simple());
+    let name = format!("belong_empty_{}_{}", server.run, Uuid::new_v4().simple());
     belong::db::ensure_database(&server.admin_url, &name, None)
         .await
         .unwrap();
