@@ -8,7 +8,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Job, TestApp, TestUser, all_at_once, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Job, TestApp, TestUser, all_at_once, burst_settings, spawn_app, spawn_app_with,
+};
 
 fn later(hours: i64) -> String {
     (time::OffsetDateTime::now_utc() + time::Duration::hours(hours))
@@ -396,12 +398,6 @@ async fn bad_events_are_refused_naming_the_field() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["errors"][0]["field"], "to");
-}
-
-/// Settings for the bursts: enough connections, and a pool that waits rather than fails.
-fn burst_settings(settings: &mut belong::config::Settings) {
-    settings.database.max_connections = 20;
-    settings.database.acquire_timeout_ms = 60_000;
 }
 
 async fn rsvp(app: &TestApp, user: &TestUser, id: &str) -> Value {
@@ -1243,7 +1239,7 @@ fn assert_first_come_first_served(line: &[(Uuid, String)], capacity: usize, what
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_capacity_raise_racing_new_rsvps_fills_exactly_first_come_first_served() {
-    const NEW: usize = 30;
+    const NEW: usize = 60;
     let app = Arc::new(spawn_app_with(burst_settings).await);
     let admin = app.admin().await;
     app.create_group(&admin, "crowd", "Crowd", "open").await;
@@ -1254,7 +1250,8 @@ async fn a_capacity_raise_racing_new_rsvps_fills_exactly_first_come_first_served
         newcomers.push(app.user(&format!("New {i}")).await);
     }
     for round in 0..3 {
-        // 5 going and 10 waiting; the capacity goes to 20 while 30 more ask.
+        // 5 going and 10 waiting; the capacity goes to 40 while 60 more ask: those who were
+        // waiting go at once, and the newcomers race for the 25 seats left.
         let (id, early) = filled_event(&app, &lead, 5, 15).await;
         let mut jobs: Vec<Job<(Option<String>, Value)>> = Vec::new();
         {
@@ -1264,7 +1261,7 @@ async fn a_capacity_raise_racing_new_rsvps_fills_exactly_first_come_first_served
                     .patch(
                         &format!("/api/v1/events/{id}"),
                         Some(&token),
-                        json!({"capacity": 20}),
+                        json!({"capacity": 40}),
                     )
                     .await;
                 assert_eq!(status, StatusCode::OK, "{event}");
@@ -1285,10 +1282,10 @@ async fn a_capacity_raise_racing_new_rsvps_fills_exactly_first_come_first_served
             raised["going_count"].as_i64().unwrap() >= 15,
             "round {round}: {raised}"
         );
-        assert_eq!(raised["capacity"], 20, "round {round}: {raised}");
+        assert_eq!(raised["capacity"], 40, "round {round}: {raised}");
         let line = line_in_db(&app, &id).await;
         assert_eq!(line.len(), 15 + NEW);
-        assert_first_come_first_served(&line, 20, &format!("round {round}"));
+        assert_first_come_first_served(&line, 40, &format!("round {round}"));
         // The ten who waited before the burst went before any newcomer.
         let going: HashSet<Uuid> = line
             .iter()
@@ -1314,7 +1311,7 @@ async fn a_capacity_raise_racing_new_rsvps_fills_exactly_first_come_first_served
                 detail["going_count"].as_i64(),
                 detail["waitlist_count"].as_i64()
             ),
-            (Some(20), Some(15 + NEW as i64 - 20)),
+            (Some(40), Some(15 + NEW as i64 - 40)),
             "round {round}"
         );
     }
@@ -1322,7 +1319,7 @@ async fn a_capacity_raise_racing_new_rsvps_fills_exactly_first_come_first_served
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cancellation_racing_rsvps_and_withdrawals_keeps_the_line_whole() {
-    const NEW: usize = 30;
+    const NEW: usize = 60;
     let app = Arc::new(spawn_app_with(burst_settings).await);
     let admin = app.admin().await;
     app.create_group(&admin, "crowd", "Crowd", "open").await;
@@ -1333,9 +1330,9 @@ async fn a_cancellation_racing_rsvps_and_withdrawals_keeps_the_line_whole() {
         newcomers.push(app.user(&format!("New {i}")).await);
     }
     for round in 0..3 {
-        // 5 going and 5 waiting; the event is cancelled while 30 more ask and the first three
-        // going give up their seats.
-        let (id, early) = filled_event(&app, &lead, 5, 10).await;
+        // 5 going of 20; the event is cancelled while 60 more race for the 15 seats left and
+        // the first three going give up theirs.
+        let (id, early) = filled_event(&app, &lead, 20, 5).await;
         let mut jobs: Vec<Job<(&'static str, Option<Uuid>, StatusCode)>> = Vec::new();
         {
             let (app, id, token) = (Arc::clone(&app), id.clone(), lead.token.clone());
@@ -1396,7 +1393,7 @@ async fn a_cancellation_racing_rsvps_and_withdrawals_keeps_the_line_whole() {
                 _ => assert!(!in_line.contains(&who), "round {round}: {what} {status}"),
             }
         }
-        assert_first_come_first_served(&line, 5, &format!("round {round}"));
+        assert_first_come_first_served(&line, 20, &format!("round {round}"));
         // Cancelled: it keeps its line, and takes no RSVP nor withdrawal any more.
         let late = app.user("Late").await;
         let (status, _) = app

@@ -205,6 +205,12 @@ pub fn test_settings() -> Settings {
     settings
 }
 
+/// Settings for the bursts: enough connections, and a pool that waits rather than fails.
+pub fn burst_settings(settings: &mut Settings) {
+    settings.database.max_connections = 20;
+    settings.database.acquire_timeout_ms = 60_000;
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    Job, TestApp, TestUser, all_at_once, error_fields, spawn_app, spawn_app_with,
+    Job, TestApp, TestUser, all_at_once, burst_settings, error_fields, spawn_app, spawn_app_with,
 };
 
 /// The group the tests look at (join policy `approval`, so that `pending` stays pending).
@@ -1556,12 +1556,6 @@ async fn deactivation_withdraws_requests_and_closes_offers() {
     assert_eq!(details[0]["mentoring_offers_closed"], 0);
     assert_eq!(details[1]["mentoring_requests_withdrawn"], 0);
     assert_eq!(details[1]["mentoring_offers_closed"], 2);
-}
-
-/// Settings for the bursts: enough connections, and a pool that waits rather than fails.
-fn burst_settings(settings: &mut belong::config::Settings) {
-    settings.database.max_connections = 20;
-    settings.database.acquire_timeout_ms = 30_000;
 }
 
 /// Fires one PATCH per request at once, each as the given manager; answers the status of each.
