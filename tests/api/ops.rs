@@ -53,7 +53,7 @@ async fn readyz_is_503_when_the_database_is_gone() {
     let pool = belong::db::pool_options(&settings.database)
         .connect_lazy(&format!("postgres://postgres@127.0.0.1:{port}/none"))
         .unwrap();
-    let state = belong::startup::AppState::new(settings, pool).unwrap();
+    let state = belong::state::AppState::new(settings, pool).unwrap();
     let app = belong::startup::Application::bind(state).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
     tokio::spawn(app.serve(std::future::pending()));
