@@ -1,22 +1,13 @@
 //! Sign-in: registration, login, tokens, refresh rotation, throttling.
 
+use std::time::{Duration, Instant};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{JWT_SECRET, PASSWORD, spawn_app, spawn_app_with};
-
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use crate::helpers::{JWT_SECRET, PASSWORD, all_at_once, error_fields, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn register_then_sign_in_and_read_me() {
@@ -123,7 +114,7 @@ async fn bad_registrations_name_the_field_and_write_nothing() {
         let (status, problem) = app.post("/api/v1/auth/register", None, body.clone()).await;
         assert_eq!(status, expected, "{body} -> {problem}");
         assert!(
-            fields(&problem).contains(&field.to_string()),
+            error_fields(&problem).contains(&field.to_string()),
             "{body} -> {problem}"
         );
         assert_eq!(problem["status"], expected.as_u16());
@@ -190,7 +181,7 @@ async fn registration_can_be_closed_or_limited_to_domains() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(fields(&body), ["email"]);
+    assert_eq!(error_fields(&body), ["email"]);
     limited.register("a@corp.example").await;
 }
 
@@ -215,6 +206,79 @@ async fn wrong_password_and_unknown_email_look_the_same() {
     assert_eq!(s1, StatusCode::UNAUTHORIZED);
     assert_eq!(s2, StatusCode::UNAUTHORIZED);
     assert_eq!(b1, b2);
+}
+
+/// The median of some durations.
+fn median(mut runs: Vec<Duration>) -> Duration {
+    runs.sort();
+    runs[runs.len() / 2]
+}
+
+/// A wrong password and an unknown email cost the same argon2 verification, so the time of a
+/// refusal does not tell whether an address has an account. Wall-clock time on a shared
+/// machine is noisy, so this compares medians of interleaved runs within a wide band (a third
+/// to three times): the verification (tens of milliseconds) dwarfs the rest of a sign-in (a
+/// few), so an unknown email that skipped it would answer in about a tenth of the time, far
+/// outside the band, while load that slows one run slows its neighbour of the other kind too.
+#[tokio::test]
+async fn a_wrong_email_takes_as_long_as_a_wrong_password() {
+    const RUNS: usize = 9;
+    let app = spawn_app_with(|s| s.auth.max_failed_logins = 1000).await;
+    app.register("dee@example.com").await;
+    let timed = |email: String, password: &'static str| {
+        let app = &app;
+        async move {
+            let started = Instant::now();
+            let (status, _) = app
+                .post(
+                    "/api/v1/auth/login",
+                    None,
+                    json!({"email": email, "password": password}),
+                )
+                .await;
+            (status, started.elapsed())
+        }
+    };
+    let (mut wrong_password, mut wrong_email, mut no_hashing) = (vec![], vec![], vec![]);
+    // One round more than measured: the first warms the connection and the hasher up.
+    for round in 0..=RUNS {
+        let known = timed("dee@example.com".into(), "wrong password!");
+        let unknown = timed(format!("nobody-{round}@example.com"), "wrong password!");
+        let ((s1, t1), (s2, t2)) = if round % 2 == 0 {
+            let a = known.await;
+            (a, unknown.await)
+        } else {
+            let b = unknown.await;
+            (known.await, b)
+        };
+        assert_eq!(
+            (s1, s2),
+            (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+        );
+        // A malformed address is refused before any password work: the cost of the rest.
+        let (s3, t3) = timed("not an address".into(), "wrong password!").await;
+        assert_eq!(s3, StatusCode::UNPROCESSABLE_ENTITY);
+        if round > 0 {
+            wrong_password.push(t1);
+            wrong_email.push(t2);
+            no_hashing.push(t3);
+        }
+    }
+    let (known, unknown, baseline) = (
+        median(wrong_password),
+        median(wrong_email),
+        median(no_hashing),
+    );
+    assert!(
+        known > baseline * 3,
+        "the verification must be what a refusal costs, or this test shows nothing: \
+         wrong password {known:?}, no hashing {baseline:?}"
+    );
+    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+    assert!(
+        (1.0 / 3.0..=3.0).contains(&ratio),
+        "unknown email {unknown:?} against wrong password {known:?} (no hashing {baseline:?})"
+    );
 }
 
 #[tokio::test]
@@ -385,7 +449,7 @@ async fn refresh_rotates_and_a_spent_token_revokes_its_family() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = app.post("/api/v1/auth/refresh", None, json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(fields(&body), ["refresh_token"]);
+    assert_eq!(error_fields(&body), ["refresh_token"]);
 }
 
 #[tokio::test]
@@ -458,7 +522,7 @@ async fn a_deactivated_user_is_locked_out_at_once() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit() {
     let app = spawn_app().await; // max_failed_logins = 3 in tests
     app.register("jo@example.com").await;
@@ -466,17 +530,14 @@ async fn a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit() {
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let (client, url) = (app.client.clone(), url.clone());
-            tokio::spawn(async move {
+            async move {
                 let body =
                     json!({"email": "jo@example.com", "password": format!("guess number {i:04}")});
                 client.post(url).json(&body).send().await.unwrap().status()
-            })
+            }
         })
         .collect();
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.unwrap());
-    }
+    let statuses = all_at_once(tasks).await;
     let tried = statuses
         .iter()
         .filter(|s| **s == StatusCode::UNAUTHORIZED)
@@ -488,7 +549,7 @@ async fn a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit() {
     assert_eq!((tried, refused), (3, 17), "{statuses:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_refreshes_with_one_token_leave_no_live_session() {
     let app = spawn_app().await;
     app.register("kit@example.com").await;
@@ -498,15 +559,14 @@ async fn racing_refreshes_with_one_token_leave_no_live_session() {
         .map(|_| {
             let (client, url) = (app.client.clone(), url.clone());
             let body = json!({"refresh_token": pair["refresh_token"]});
-            tokio::spawn(async move {
+            async move {
                 let r = client.post(url).json(&body).send().await.unwrap();
                 (r.status(), r.json::<Value>().await.unwrap())
-            })
+            }
         })
         .collect();
     let mut winners = Vec::new();
-    for task in tasks {
-        let (status, body) = task.await.unwrap();
+    for (status, body) in all_at_once(tasks).await {
         match status {
             StatusCode::OK => winners.push(body),
             StatusCode::UNAUTHORIZED => {}

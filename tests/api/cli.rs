@@ -39,8 +39,8 @@ fn text(output: &Output) -> String {
 
 #[tokio::test]
 async fn migrate_admin_create_and_seed() {
-    let url = empty_database().await;
-    let env = [("DATABASE_URL", url.as_str())];
+    let database = empty_database().await;
+    let env = [("DATABASE_URL", database.url.as_str())];
     let out = belong(&["migrate"], &env, "");
     assert!(out.status.success(), "{}", text(&out));
 
@@ -78,7 +78,7 @@ async fn migrate_admin_create_and_seed() {
 
     let out = belong(&["seed", "--demo"], &env, "");
     assert!(out.status.success(), "{}", text(&out));
-    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
     let count = |sql: &'static str| {
         let pool = pool.clone();
         async move {

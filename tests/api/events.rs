@@ -2,12 +2,15 @@
 //! cancellation, and iCalendar feeds checked with a parser.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Job, TestApp, TestUser, all_at_once, burst_settings, spawn_app, spawn_app_with,
+};
 
 fn later(hours: i64) -> String {
     (time::OffsetDateTime::now_utc() + time::Duration::hours(hours))
@@ -144,11 +147,43 @@ async fn who_may_post_edit_cancel_and_see_attendees() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    rsvp(&app, &c.member, id).await;
+    rsvp(&app, &c.employee, id).await;
     for who in [&c.lead, &c.admin] {
+        let (status, attendees) = app
+            .get(&format!("/api/v1/events/{id}/attendees"), Some(&who.token))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{attendees}");
+        let seen: Vec<(&str, &str, &str)> = attendees["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["user_id"].as_str().unwrap(),
+                    a["email"].as_str().unwrap(),
+                    a["status"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        let (member, employee) = (c.member.id.to_string(), c.employee.id.to_string());
+        assert_eq!(
+            seen,
+            [
+                (member.as_str(), c.member.email.as_str(), "going"),
+                (employee.as_str(), c.employee.email.as_str(), "going")
+            ]
+        );
+    }
+    for who in [&c.member, &c.employee] {
         let (status, _) = app
             .get(&format!("/api/v1/events/{id}/attendees"), Some(&who.token))
             .await;
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "attendees do not see each other"
+        );
     }
     let (status, cancelled) = app
         .post(
@@ -203,17 +238,24 @@ async fn members_events_exist_only_for_members_leads_and_admins() {
                 StatusCode::NOT_FOUND
             }
         );
-        let (status, _) = app
-            .get(&format!("/api/v1/events/{id}/ics"), Some(&who.token))
-            .await;
-        assert_eq!(
-            status,
-            if sees {
-                StatusCode::OK
-            } else {
-                StatusCode::NOT_FOUND
-            }
-        );
+        let response = app
+            .client
+            .get(format!("{}/api/v1/events/{id}/ics", app.base))
+            .bearer_auth(&who.token)
+            .send()
+            .await
+            .unwrap();
+        if sees {
+            assert_eq!(response.status(), StatusCode::OK);
+            let events = parse_ics(&response.text().await.unwrap());
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0]["UID"], format!("{id}@belong"));
+            assert_eq!(events[0]["SUMMARY"], "Members' circle");
+        } else {
+            assert_eq!(response.status(), StatusCode::NOT_FOUND);
+            let body = response.text().await.unwrap();
+            assert!(!body.contains("Members' circle"), "{body}");
+        }
         let (_, list) = app
             .get("/api/v1/groups/pride/events", Some(&who.token))
             .await;
@@ -441,11 +483,97 @@ async fn the_waitlist_fills_and_moves_in_order() {
         my_rsvp(&app, &people[3], &id).await,
         (json!("waitlisted"), json!(1))
     );
-    // Cancelling without an RSVP is not an error; a waitlisted cancellation promotes nobody.
+    // Cancelling without an RSVP is not an error.
     let (status, _) = app
         .delete(&format!("/api/v1/events/{id}/rsvp"), Some(&people[0].token))
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        my_rsvp(&app, &people[0], &id).await,
+        (Value::Null, Value::Null)
+    );
+
+    // While people wait, leads see who is going and who waits, in order; attendees do not.
+    let line = |attendees: &Value| -> Vec<(String, String, Value)> {
+        attendees["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["email"].as_str().unwrap().to_string(),
+                    a["status"].as_str().unwrap().to_string(),
+                    a["waitlist_position"].clone(),
+                )
+            })
+            .collect()
+    };
+    let entry = |p: &TestUser, status: &str, position: Value| {
+        (p.email.clone(), status.to_string(), position)
+    };
+    let (status, attendees) = app
+        .get(
+            &format!("/api/v1/events/{id}/attendees"),
+            Some(&c.lead.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        line(&attendees),
+        [
+            entry(&people[1], "going", Value::Null),
+            entry(&people[2], "going", Value::Null),
+            entry(&people[3], "waitlisted", json!(1)),
+            entry(&people[4], "waitlisted", json!(2)),
+        ]
+    );
+    for p in [&people[1], &people[3]] {
+        let (status, _) = app
+            .get(&format!("/api/v1/events/{id}/attendees"), Some(&p.token))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (_, detail) = app
+            .get(&format!("/api/v1/events/{id}"), Some(&p.token))
+            .await;
+        assert_eq!(detail["waitlist_count"], 2);
+        for other in &people {
+            let text = detail.to_string();
+            assert!(
+                !text.contains(&other.email) && !text.contains(&other.id.to_string()),
+                "{text}"
+            );
+        }
+    }
+
+    // A waitlisted cancellation promotes nobody: the one behind moves up.
+    let (status, _) = app
+        .delete(&format!("/api/v1/events/{id}/rsvp"), Some(&people[3].token))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        my_rsvp(&app, &people[3], &id).await,
+        (Value::Null, Value::Null)
+    );
+    assert_eq!(
+        my_rsvp(&app, &people[4], &id).await,
+        (json!("waitlisted"), json!(1))
+    );
+    let (_, attendees) = app
+        .get(
+            &format!("/api/v1/events/{id}/attendees"),
+            Some(&c.lead.token),
+        )
+        .await;
+    assert_eq!(
+        line(&attendees),
+        [
+            entry(&people[1], "going", Value::Null),
+            entry(&people[2], "going", Value::Null),
+            entry(&people[4], "waitlisted", json!(1)),
+        ]
+    );
+    // Asking again joins the end of the line.
+    assert_eq!(rsvp(&app, &people[3], &id).await["waitlist_position"], 2);
 
     // Lowering the capacity below those going: 409; raising it promotes in order.
     let (status, _) = app
@@ -471,9 +599,9 @@ async fn the_waitlist_fills_and_moves_in_order() {
         ),
         (Some(3), Some(1))
     );
-    assert_eq!(my_rsvp(&app, &people[3], &id).await.0, "going");
+    assert_eq!(my_rsvp(&app, &people[4], &id).await.0, "going");
     assert_eq!(
-        my_rsvp(&app, &people[4], &id).await,
+        my_rsvp(&app, &people[3], &id).await,
         (json!("waitlisted"), json!(1))
     );
     let (status, event) = app
@@ -584,11 +712,13 @@ async fn cancelled_and_past_events_take_no_rsvps() {
     let (_, upcoming) = app
         .get("/api/v1/groups/pride/events", Some(&c.member.token))
         .await;
-    assert_eq!(
-        upcoming["items"].as_array().unwrap().len(),
-        1,
-        "past events are not upcoming"
-    );
+    let titles: Vec<&str> = upcoming["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Picnic"], "past events are not upcoming");
     let (_, all) = app
         .get(
             "/api/v1/groups/pride/events?from=2020-01-01",
@@ -604,13 +734,9 @@ async fn cancelled_and_past_events_take_no_rsvps() {
     assert_eq!(titles, ["Yesterday", "Picnic"], "soonest first");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_simultaneous_rsvps_never_exceed_the_capacity() {
-    let app = spawn_app_with(|s| {
-        s.database.max_connections = 20;
-        s.database.acquire_timeout_ms = 60_000;
-    })
-    .await;
+    let app = spawn_app_with(burst_settings).await;
     let admin = app.admin().await;
     app.create_group(&admin, "crowd", "Crowd", "open").await;
     let lead = app.user("Lead").await;
@@ -635,16 +761,15 @@ async fn two_hundred_simultaneous_rsvps_never_exceed_the_capacity() {
                 let client = app.client.clone();
                 let url = format!("{base}/api/v1/events/{id}/rsvp");
                 let token = p.token.clone();
-                tokio::spawn(async move {
+                async move {
                     let r = client.put(url).bearer_auth(token).send().await.unwrap();
                     (r.status(), r.json::<Value>().await.unwrap())
-                })
+                }
             })
             .collect();
         let mut going = 0;
         let mut positions = HashSet::new();
-        for task in tasks {
-            let (status, answer) = task.await.unwrap();
+        for (status, answer) in all_at_once(tasks).await {
             assert_eq!(status, StatusCode::OK, "round {round}: {answer}");
             match answer["status"].as_str() {
                 Some("going") => going += 1,
@@ -752,7 +877,15 @@ async fn calendar_feeds_follow_the_rules_and_parse() {
         event_body("Not for me", None, "everyone"),
     )
     .await;
+    let pride_open = create(
+        &app,
+        &c.lead.token,
+        "pride",
+        event_body("Pride open day", None, "everyone"),
+    )
+    .await;
     rsvp(&app, &c.member, open["id"].as_str().unwrap()).await;
+    rsvp(&app, &c.member, pride_open["id"].as_str().unwrap()).await;
 
     let (status, address) = app.get("/api/v1/me/calendar", Some(&c.member.token)).await;
     assert_eq!(status, StatusCode::OK);
@@ -850,7 +983,14 @@ async fn calendar_feeds_follow_the_rules_and_parse() {
         .text()
         .await
         .unwrap();
-    assert!(parse_ics(&body).iter().all(|e| e["UID"] != uid(&mine)));
+    let uids: HashSet<String> = parse_ics(&body).iter().map(|e| e["UID"].clone()).collect();
+    assert!(!uids.contains(&uid(&mine)), "{uids:?}");
+    // What does not depend on the membership stays: the open events RSVPed to, in this
+    // group and in another.
+    assert!(
+        uids.contains(&uid(&pride_open)) && uids.contains(&uid(&open)),
+        "{uids:?}"
+    );
 
     // Rotation retires the old address at once.
     let (_, rotated) = app
@@ -898,14 +1038,17 @@ async fn deactivation_cancels_future_rsvps_and_promotes_the_waitlist() {
     let id = event["id"].as_str().unwrap().to_string();
     assert_eq!(rsvp(&app, &c.member, &id).await["status"], "going");
     assert_eq!(rsvp(&app, &c.employee, &id).await["status"], "waitlisted");
-    let (status, _) = app
-        .post(
-            &format!("/api/v1/admin/users/{}/deactivate", c.member.id),
-            Some(&c.admin.token),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let (_, address) = app.get("/api/v1/me/calendar", Some(&c.member.token)).await;
+    let url = address["url"].as_str().unwrap();
+    let feed = format!("{}{}", app.base, &url[url.find("/ical/").unwrap()..]);
+    let r = app.client.get(&feed).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let uids: Vec<String> = parse_ics(&r.text().await.unwrap())
+        .iter()
+        .map(|e| e["UID"].clone())
+        .collect();
+    assert!(uids.contains(&format!("{id}@belong")), "{uids:?}");
+    app.deactivate(&c.admin, &c.member).await;
     assert_eq!(my_rsvp(&app, &c.employee, &id).await.0, "going");
     let (_, detail) = app
         .get(&format!("/api/v1/events/{id}"), Some(&c.lead.token))
@@ -917,9 +1060,11 @@ async fn deactivation_cancels_future_rsvps_and_promotes_the_waitlist() {
         ),
         (Some(1), Some(0))
     );
-    // The feed of a deactivated person is gone too.
-    let (status, _) = app.get("/api/v1/me/calendar", Some(&c.member.token)).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The feed of a deactivated person is gone too, though its address is a secret of its own.
+    let r = app.client.get(&feed).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("Gala"), "{body}");
 }
 
 #[tokio::test]
@@ -967,4 +1112,302 @@ async fn leaving_a_group_gives_up_its_members_only_seats() {
         .get(&format!("/api/v1/events/{id}"), Some(&c.lead.token))
         .await;
     assert_eq!(detail["going_count"].as_i64(), Some(0));
+}
+
+#[tokio::test]
+async fn every_events_route_refuses_anonymous_and_deactivated_callers() {
+    let app = spawn_app().await;
+    let c = cast(&app).await;
+    let event = create(
+        &app,
+        &c.lead.token,
+        "pride",
+        event_body("Open evening", Some(5), "everyone"),
+    )
+    .await;
+    let id = event["id"].as_str().unwrap();
+    let routes = [
+        ("GET", "/api/v1/groups/pride/events".to_string()),
+        ("POST", "/api/v1/groups/pride/events".to_string()),
+        ("GET", format!("/api/v1/events/{id}")),
+        ("PATCH", format!("/api/v1/events/{id}")),
+        ("POST", format!("/api/v1/events/{id}/cancel")),
+        ("PUT", format!("/api/v1/events/{id}/rsvp")),
+        ("DELETE", format!("/api/v1/events/{id}/rsvp")),
+        ("GET", format!("/api/v1/events/{id}/attendees")),
+        ("GET", format!("/api/v1/events/{id}/ics")),
+        ("GET", "/api/v1/me/calendar".to_string()),
+        ("POST", "/api/v1/me/calendar/rotate".to_string()),
+    ];
+    let call = |method: &'static str, path: String, token: Option<String>| {
+        let app = &app;
+        async move {
+            let mut request = app
+                .client
+                .request(method.parse().unwrap(), format!("{}{path}", app.base));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            if method != "GET" && method != "DELETE" {
+                request = request.json(&event_body("Changed", Some(5), "everyone"));
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.text().await.unwrap())
+        }
+    };
+    // A signed-in employee reaches every route (and is refused or served by its rules), ...
+    for (method, path) in &routes {
+        let (status, body) = call(method, path.clone(), Some(c.employee.token.clone())).await;
+        assert!(
+            status != StatusCode::UNAUTHORIZED && !status.is_server_error(),
+            "{method} {path}: {status} {body}"
+        );
+    }
+    app.deactivate(&c.admin, &c.employee).await;
+    // ... while no token, a token of someone deactivated since, or a lead's token after the
+    // lead was deactivated, reaches none.
+    app.deactivate(&c.admin, &c.lead).await;
+    for token in [None, Some(&c.employee.token), Some(&c.lead.token)] {
+        for (method, path) in &routes {
+            let (status, body) = call(method, path.clone(), token.cloned()).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}: {body}"
+            );
+            assert!(body.contains("\"status\":401"), "{body}");
+        }
+    }
+    // Nothing was changed by any of them.
+    let (_, detail) = app
+        .get(&format!("/api/v1/events/{id}"), Some(&c.admin.token))
+        .await;
+    assert_eq!(
+        (
+            detail["title"].as_str(),
+            detail["cancelled"].as_bool(),
+            detail["going_count"].as_i64()
+        ),
+        (Some("Open evening"), Some(false), Some(0))
+    );
+}
+
+/// An event with `capacity`, and `before` people who RSVPed one by one (the first `capacity`
+/// going, the rest waiting in that order).
+async fn filled_event(
+    app: &TestApp,
+    lead: &TestUser,
+    capacity: i64,
+    before: usize,
+) -> (String, Vec<TestUser>) {
+    let event = create(
+        app,
+        &lead.token,
+        "crowd",
+        event_body("Race", Some(capacity), "everyone"),
+    )
+    .await;
+    let id = event["id"].as_str().unwrap().to_string();
+    let mut people = Vec::new();
+    for i in 0..before {
+        let p = app.user(&format!("Early {i}")).await;
+        rsvp(app, &p, &id).await;
+        people.push(p);
+    }
+    (id, people)
+}
+
+/// The RSVPs of an event as PostgreSQL has them, in the order people asked.
+async fn line_in_db(app: &TestApp, id: &str) -> Vec<(Uuid, String)> {
+    sqlx::query_as("SELECT user_id, status::text FROM rsvps WHERE event_id = $1::uuid ORDER BY seq")
+        .bind(id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// First come, first served: the first `capacity` in the line are going and nobody after them.
+fn assert_first_come_first_served(line: &[(Uuid, String)], capacity: usize, what: &str) {
+    let going = line.iter().filter(|(_, s)| s == "going").count();
+    assert_eq!(going, capacity.min(line.len()), "{what}: {line:?}");
+    assert!(
+        line.iter().take(going).all(|(_, status)| status == "going"),
+        "{what}: someone later in line went first: {line:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_capacity_raise_racing_new_rsvps_fills_exactly_first_come_first_served() {
+    const NEW: usize = 60;
+    let app = Arc::new(spawn_app_with(burst_settings).await);
+    let admin = app.admin().await;
+    app.create_group(&admin, "crowd", "Crowd", "open").await;
+    let lead = app.user("Lead").await;
+    app.make_lead(&admin, &lead, "crowd").await;
+    let mut newcomers = Vec::new();
+    for i in 0..NEW {
+        newcomers.push(app.user(&format!("New {i}")).await);
+    }
+    for round in 0..3 {
+        // 5 going and 10 waiting; the capacity goes to 40 while 60 more ask: those who were
+        // waiting go at once, and the newcomers race for the 25 seats left.
+        let (id, early) = filled_event(&app, &lead, 5, 15).await;
+        let mut jobs: Vec<Job<(Option<String>, Value)>> = Vec::new();
+        {
+            let (app, id, token) = (Arc::clone(&app), id.clone(), lead.token.clone());
+            jobs.push(Box::pin(async move {
+                let (status, event) = app
+                    .patch(
+                        &format!("/api/v1/events/{id}"),
+                        Some(&token),
+                        json!({"capacity": 40}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{event}");
+                (None, event)
+            }));
+        }
+        for p in &newcomers {
+            let (app, id, p) = (Arc::clone(&app), id.clone(), p.clone());
+            jobs.push(Box::pin(async move {
+                let answer = rsvp(&app, &p, &id).await;
+                (Some(p.email.clone()), answer)
+            }));
+        }
+        let answers = all_at_once(jobs).await;
+        // The raise promoted at once everyone who was waiting when it ran.
+        let raised = &answers[0].1;
+        assert!(
+            raised["going_count"].as_i64().unwrap() >= 15,
+            "round {round}: {raised}"
+        );
+        assert_eq!(raised["capacity"], 40, "round {round}: {raised}");
+        let line = line_in_db(&app, &id).await;
+        assert_eq!(line.len(), 15 + NEW);
+        assert_first_come_first_served(&line, 40, &format!("round {round}"));
+        // The ten who waited before the burst went before any newcomer.
+        let going: HashSet<Uuid> = line
+            .iter()
+            .filter(|(_, s)| s == "going")
+            .map(|(u, _)| *u)
+            .collect();
+        assert!(early.iter().all(|p| going.contains(&p.id)), "round {round}");
+        // No one told "going" was later put back in line.
+        for (email, answer) in &answers[1..] {
+            let p = newcomers
+                .iter()
+                .find(|p| Some(&p.email) == email.as_ref())
+                .unwrap();
+            if answer["status"] == "going" {
+                assert!(going.contains(&p.id), "round {round}: {answer}");
+            }
+        }
+        let (_, detail) = app
+            .get(&format!("/api/v1/events/{id}"), Some(&lead.token))
+            .await;
+        assert_eq!(
+            (
+                detail["going_count"].as_i64(),
+                detail["waitlist_count"].as_i64()
+            ),
+            (Some(40), Some(15 + NEW as i64 - 40)),
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancellation_racing_rsvps_and_withdrawals_keeps_the_line_whole() {
+    const NEW: usize = 60;
+    let app = Arc::new(spawn_app_with(burst_settings).await);
+    let admin = app.admin().await;
+    app.create_group(&admin, "crowd", "Crowd", "open").await;
+    let lead = app.user("Lead").await;
+    app.make_lead(&admin, &lead, "crowd").await;
+    let mut newcomers = Vec::new();
+    for i in 0..NEW {
+        newcomers.push(app.user(&format!("New {i}")).await);
+    }
+    for round in 0..3 {
+        // 5 going of 20; the event is cancelled while 60 more race for the 15 seats left and
+        // the first three going give up theirs.
+        let (id, early) = filled_event(&app, &lead, 20, 5).await;
+        let mut jobs: Vec<Job<(&'static str, Option<Uuid>, StatusCode)>> = Vec::new();
+        {
+            let (app, id, token) = (Arc::clone(&app), id.clone(), lead.token.clone());
+            jobs.push(Box::pin(async move {
+                let (status, event) = app
+                    .post(
+                        &format!("/api/v1/events/{id}/cancel"),
+                        Some(&token),
+                        json!({}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{event}");
+                assert_eq!(event["cancelled"], true, "{event}");
+                ("cancel", None, status)
+            }));
+        }
+        for p in &early[..3] {
+            let (app, id, p) = (Arc::clone(&app), id.clone(), p.clone());
+            jobs.push(Box::pin(async move {
+                let (status, body) = app
+                    .delete(&format!("/api/v1/events/{id}/rsvp"), Some(&p.token))
+                    .await;
+                assert!(
+                    status == StatusCode::NO_CONTENT || status == StatusCode::CONFLICT,
+                    "{status} {body}"
+                );
+                ("withdraw", Some(p.id), status)
+            }));
+        }
+        for p in &newcomers {
+            let (app, id, p) = (Arc::clone(&app), id.clone(), p.clone());
+            jobs.push(Box::pin(async move {
+                let (status, body) = app
+                    .put(
+                        &format!("/api/v1/events/{id}/rsvp"),
+                        Some(&p.token),
+                        json!({}),
+                    )
+                    .await;
+                assert!(
+                    status == StatusCode::OK || status == StatusCode::CONFLICT,
+                    "{status} {body}"
+                );
+                ("rsvp", Some(p.id), status)
+            }));
+        }
+        let answers = all_at_once(jobs).await;
+        let line = line_in_db(&app, &id).await;
+        let in_line: HashSet<Uuid> = line.iter().map(|(u, _)| *u).collect();
+        // Every answer agrees with what was kept: an RSVP taken is in the line, one refused
+        // (the event was cancelled) is not; a seat given up is gone, one refused is kept.
+        for (what, who, status) in &answers[1..] {
+            let who = who.unwrap();
+            match (*what, *status) {
+                ("rsvp", StatusCode::OK) | ("withdraw", StatusCode::CONFLICT) => {
+                    assert!(in_line.contains(&who), "round {round}: {what} {status}")
+                }
+                _ => assert!(!in_line.contains(&who), "round {round}: {what} {status}"),
+            }
+        }
+        assert_first_come_first_served(&line, 20, &format!("round {round}"));
+        // Cancelled: it keeps its line, and takes no RSVP nor withdrawal any more.
+        let late = app.user("Late").await;
+        let (status, _) = app
+            .put(
+                &format!("/api/v1/events/{id}/rsvp"),
+                Some(&late.token),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        let (status, _) = app
+            .delete(&format!("/api/v1/events/{id}/rsvp"), Some(&early[4].token))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(line_in_db(&app, &id).await, line, "round {round}");
+    }
 }

@@ -7,23 +7,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestUser, spawn_app};
+use crate::helpers::{TestApp, TestUser, error_fields, spawn_app};
 
 /// The group every access and privacy test looks at (join policy `approval`).
 const SLUG: &str = "pride";
 /// Another group, led by `other_lead`.
 const OTHER: &str = "veterans";
-
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Everyone whose view of `pride` the tests compare.
 struct Cast {
@@ -805,7 +794,7 @@ async fn bad_inputs_to_the_group_routes() {
         let (status, problem) = app.post("/api/v1/groups", admin, body.clone()).await;
         assert_eq!(status, expected, "{body} -> {problem}");
         assert!(
-            fields(&problem).contains(&field.to_string()),
+            error_fields(&problem).contains(&field.to_string()),
             "{body} -> {problem}"
         );
     }
@@ -861,7 +850,7 @@ async fn bad_inputs_to_the_group_routes() {
         let (status, problem) = app.patch(&path, lead, body.clone()).await;
         assert_eq!(status, expected, "{body} -> {problem}");
         assert!(
-            fields(&problem).contains(&field.to_string()),
+            error_fields(&problem).contains(&field.to_string()),
             "{body} -> {problem}"
         );
     }
@@ -906,7 +895,7 @@ async fn bad_inputs_to_the_group_routes() {
             } else {
                 "cursor"
             };
-            assert_eq!(fields(&problem), [field], "{path}: {problem}");
+            assert_eq!(error_fields(&problem), [field], "{path}: {problem}");
         }
     }
     // A roster's cursor is not a list's cursor, and the other way round.
@@ -1222,4 +1211,40 @@ async fn the_roster_csv_is_a_dated_attachment_safe_for_spreadsheets() {
             row(&lead)
         );
     }
+}
+
+#[tokio::test]
+async fn creating_a_group_is_audited_and_a_refused_creation_is_not() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let employee = app.user("Em Ployee").await;
+    app.create_group(&admin, SLUG, "Pride", "open").await;
+    let body = json!({"slug": SLUG, "name": "Pride again", "tagline": "t", "mission": "m",
+                      "join_policy": "open"});
+    let (status, _) = app.post("/api/v1/groups", Some(&admin.token), body).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let body = json!({"slug": OTHER, "name": "Veterans", "tagline": "t", "mission": "m",
+                      "join_policy": "open"});
+    let (status, _) = app
+        .post("/api/v1/groups", Some(&employee.token), body)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let rows: Vec<(Option<Uuid>, Option<String>)> = sqlx::query_as(
+        "SELECT actor_id, target FROM audit_log WHERE action = 'group.created' ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows, [(Some(admin.id), Some(SLUG.to_string()))]);
+    // Admins read it in the audit log.
+    let (status, log) = app.get("/api/v1/admin/audit", Some(&admin.token)).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let created: Vec<&Value> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "group.created")
+        .collect();
+    assert_eq!(created.len(), 1, "{log}");
+    assert_eq!(created[0]["target"], SLUG, "{log}");
 }

@@ -1,13 +1,16 @@
 //! The test harness: one throw-away PostgreSQL cluster per test process (or the server named by
 //! `DATABASE_URL`), a migrated template database, and for each test a fresh copy of it with the
-//! real application serving on a random port.
+//! real application serving on a random port. Also the helpers more than one test file uses.
 
-use std::sync::OnceLock;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use belong::auth::token::AccessTokens;
 use belong::config::{Environment, Settings};
 use belong::db::cluster::EphemeralCluster;
-use belong::startup::{AppState, Application};
+use belong::startup::Application;
+use belong::state::AppState;
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -17,13 +20,74 @@ use uuid::Uuid;
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const JWT_SECRET: &str = "test-signing-secret-0123456789-abcdef";
 
+/// No request of a test may take longer: a deadlock fails the test instead of hanging CI.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long `eventually` polls before it gives up.
+pub const POLL_DEADLINE: Duration = Duration::from_secs(15);
+
+/// An HTTP client whose every request gives up after `REQUEST_TIMEOUT`.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .unwrap()
+}
+
 struct Server {
     admin_url: String,
+    /// This test process's run: it names the run's databases (`belong_template_{run}`,
+    /// `belong_test_{run}_...`, `belong_empty_{run}_...`).
+    run: String,
     template: String,
-    _cluster: Option<EphemeralCluster>,
+    /// The private cluster, removed with its databases when the test process ends; `None`
+    /// when `DATABASE_URL` names a server, whose per-test databases are then dropped.
+    cluster: Option<EphemeralCluster>,
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
+
+/// The advisory lock a run holds for as long as its process lives.
+fn run_lock(run: &str) -> String {
+    format!("belong-test-run-{run}")
+}
+
+/// Drops the databases of earlier runs whose process is gone (killed before it could clean
+/// up): a live run holds its advisory lock, so only the lock of a finished one can be taken.
+async fn sweep_finished_runs(conn: &mut sqlx::PgConnection, mine: &str) -> anyhow::Result<()> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname ~ '^belong_(template|test|empty)_[0-9a-f]{12}($|_)'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut runs: Vec<&str> = names
+        .iter()
+        .filter_map(|n| n.split('_').nth(2))
+        .filter(|run| *run != mine)
+        .collect();
+    runs.sort_unstable();
+    runs.dedup();
+    for run in runs {
+        let lock = run_lock(run);
+        let finished: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+            .bind(&lock)
+            .fetch_one(&mut *conn)
+            .await?;
+        if !finished {
+            continue;
+        }
+        for name in names.iter().filter(|n| n.split('_').nth(2) == Some(run)) {
+            sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+            .bind(&lock)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
 
 fn server() -> &'static Server {
     SERVER.get_or_init(|| {
@@ -36,16 +100,28 @@ fn server() -> &'static Server {
                 (cluster.url("postgres"), Some(cluster))
             }
         };
-        let template = format!("belong_template_{}", Uuid::new_v4().simple());
-        let url = admin_url.clone();
-        let name = template.clone();
-        // The template is made on a runtime of its own: each test has its own runtime.
+        let run = Uuid::new_v4().simple().to_string()[..12].to_string();
+        let template = format!("belong_template_{run}");
+        let (url, name, me) = (admin_url.clone(), template.clone(), run.clone());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        // The run's keeper, on a runtime of its own (each test has its own runtime): it holds
+        // the run's lock on a connection that lives as long as the process, so that a later
+        // run drops this one's databases if this process dies before dropping them itself;
+        // then it makes the template.
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             rt.block_on(async {
+                use sqlx::Connection;
+                let mut keeper = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+                    .bind(run_lock(&me))
+                    .execute(&mut keeper)
+                    .await
+                    .unwrap();
+                sweep_finished_runs(&mut keeper, &me).await.unwrap();
                 belong::db::ensure_database(&url, &name, None)
                     .await
                     .unwrap();
@@ -54,14 +130,19 @@ fn server() -> &'static Server {
                     .unwrap();
                 belong::db::migrate(&pool).await.unwrap();
                 pool.close().await;
+                ready_tx.send(()).unwrap();
+                std::future::pending::<()>().await;
+                drop(keeper);
             });
-        })
-        .join()
-        .expect("the template database could not be made");
+        });
+        ready_rx
+            .recv()
+            .expect("the template database could not be made");
         Server {
             admin_url,
+            run,
             template,
-            _cluster: cluster,
+            cluster,
         }
     })
 }
@@ -71,7 +152,42 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub tokens: AccessTokens,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The database to drop with the app (on a server named by `DATABASE_URL`).
+    drop_database: Option<String>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+        if let Some(name) = self.drop_database.take() {
+            drop_database(&server().admin_url, &name);
+        }
+    }
+}
+
+/// Drops a test's database (closing its connections): on a runtime of its own, since `Drop`
+/// cannot wait on the test's.
+fn drop_database(admin_url: &str, name: &str) {
+    let (url, database) = (admin_url.to_string(), name.to_string());
+    let dropped = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url).await?;
+            let statement = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
+            sqlx::raw_sql(&statement).execute(&mut conn).await?;
+            conn.close().await
+        })
+    })
+    .join();
+    if !matches!(dropped, Ok(Ok(()))) && !std::thread::panicking() {
+        panic!("the test database {name} could not be dropped: {dropped:?}");
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -90,13 +206,19 @@ pub fn test_settings() -> Settings {
     settings
 }
 
+/// Settings for the bursts: enough connections, and a pool that waits rather than fails.
+pub fn burst_settings(settings: &mut Settings) {
+    settings.database.max_connections = 20;
+    settings.database.acquire_timeout_ms = 60_000;
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let server = server();
-    let name = format!("belong_test_{}", Uuid::new_v4().simple());
+    let name = format!("belong_test_{}_{}", server.run, Uuid::new_v4().simple());
     belong::db::ensure_database(&server.admin_url, &name, Some(&server.template))
         .await
         .unwrap();
@@ -113,19 +235,32 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let app = Application::bind(state).await.unwrap();
     let addr = app.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.serve(async {
+    let server_task = tokio::spawn(app.serve(async {
         let _ = rx.await;
     }));
     TestApp {
         base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
+        client: client(),
         pool,
         tokens,
-        _shutdown: tx,
+        shutdown: Some(tx),
+        server: server_task,
+        drop_database: server.cluster.is_none().then_some(name),
     }
 }
 
 impl TestApp {
+    /// Begins the graceful shutdown, as SIGTERM would: no new connections, requests in flight
+    /// run to their end.
+    pub fn begin_shutdown(&mut self) {
+        drop(self.shutdown.take());
+    }
+
+    /// Whether the server has stopped (after a shutdown, once no request is left in flight).
+    pub fn server_stopped(&self) -> bool {
+        self.server.is_finished()
+    }
+
     pub async fn request(
         &self,
         method: Method,
@@ -251,6 +386,73 @@ impl TestApp {
         let hr = self.user("Harriet HR").await;
         self.grant(&hr, "hr").await;
         hr
+    }
+
+    /// Deactivates `user` through the admin API, expecting 200.
+    pub async fn deactivate(&self, admin: &TestUser, user: &TestUser) {
+        let (status, body) = self
+            .post(
+                &format!("/api/v1/admin/users/{}/deactivate", user.id),
+                Some(&admin.token),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["active"], false, "{body}");
+    }
+
+    /// How many of this database's sessions are waiting for a lock.
+    pub async fn lock_waiters(&self) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    /// Waits until at least `n` sessions of this database wait for a lock.
+    pub async fn wait_for_lock_waiters(&self, n: i64) {
+        eventually(&format!("{n} sessions waiting for a lock"), || async {
+            (self.lock_waiters().await >= n).then_some(())
+        })
+        .await
+    }
+
+    /// Checks that `table` refuses every rewrite (`UPDATE ... SET {set}`, `DELETE`, `TRUNCATE`)
+    /// with its append-only error, even to the superuser the tests connect as, and that its
+    /// rows are left as they were.
+    pub async fn assert_append_only(&self, table: &str, set: &str) {
+        let rows = || async {
+            sqlx::query_scalar::<_, String>(&format!(
+                "SELECT coalesce(string_agg(t::text, '|' ORDER BY t::text), '') FROM {table} t"
+            ))
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+        };
+        let before = rows().await;
+        assert!(!before.is_empty(), "{table} has no rows to protect");
+        for statement in [
+            format!("UPDATE {table} SET {set}"),
+            format!("DELETE FROM {table}"),
+            format!("TRUNCATE {table}"),
+        ] {
+            let error = sqlx::query(&statement)
+                .execute(&self.pool)
+                .await
+                .expect_err(&statement);
+            let error = error
+                .as_database_error()
+                .unwrap_or_else(|| panic!("{statement}: {error}"));
+            assert_eq!(
+                (error.code().as_deref(), error.message()),
+                (Some("42501"), format!("{table} is append-only").as_str()),
+                "{statement}"
+            );
+        }
+        assert_eq!(rows().await, before, "{table} was rewritten");
     }
 
     pub async fn audit_actions(&self) -> Vec<String> {
@@ -421,12 +623,98 @@ impl TestApp {
     }
 }
 
-/// The URL of a new, empty database on the test server (not migrated).
-pub async fn empty_database() -> String {
+/// A new, empty database on the test server (not migrated), dropped with this value on a
+/// server named by `DATABASE_URL`.
+pub struct EmptyDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl Drop for EmptyDatabase {
+    fn drop(&mut self) {
+        let server = server();
+        if server.cluster.is_none() {
+            drop_database(&server.admin_url, &self.name);
+        }
+    }
+}
+
+pub async fn empty_database() -> EmptyDatabase {
     let server = server();
-    let name = format!("belong_empty_{}", Uuid::new_v4().simple());
+    let name = format!("belong_empty_{}_{}", server.run, Uuid::new_v4().simple());
     belong::db::ensure_database(&server.admin_url, &name, None)
         .await
         .unwrap();
-    belong::db::with_database(&server.admin_url, &name).unwrap()
+    EmptyDatabase {
+        url: belong::db::with_database(&server.admin_url, &name).unwrap(),
+        name,
+    }
 }
+
+/// The fields named by a problem's `errors`, in order.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["field"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls `check` until it answers `Some`, for up to `POLL_DEADLINE`: for something that
+/// happens after the response (an audit record written as a body is dropped, a lock being
+/// waited for), never a fixed sleep.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + POLL_DEADLINE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited {POLL_DEADLINE:?} for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs every job on a task of its own, all released together by a barrier once each task
+/// has started, so that they truly run at the same time. Needs a multi-threaded runtime
+/// (`#[tokio::test(flavor = "multi_thread")]`): on one thread they would merely interleave.
+/// Answers in the order of `jobs`; a panic in a job fails the test.
+pub async fn all_at_once<T, Fut>(jobs: Vec<Fut>) -> Vec<T>
+where
+    T: Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    assert_eq!(
+        tokio::runtime::Handle::current().runtime_flavor(),
+        tokio::runtime::RuntimeFlavor::MultiThread,
+        "a concurrency test on one thread would only interleave its requests"
+    );
+    let barrier = Arc::new(tokio::sync::Barrier::new(jobs.len()));
+    let tasks: Vec<_> = jobs
+        .into_iter()
+        .map(|job| {
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                job.await
+            })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+/// One job of a mixed burst for `all_at_once`.
+pub type Job<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;

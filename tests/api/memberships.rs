@@ -8,18 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{HistoryRow, TestApp, TestUser, spawn_app};
-
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use crate::helpers::{HistoryRow, TestApp, TestUser, all_at_once, error_fields, spawn_app};
 
 fn membership(slug: &str) -> String {
     format!("/api/v1/groups/{slug}/membership")
@@ -802,7 +791,7 @@ async fn bad_membership_inputs_name_the_field_and_change_nothing() {
         assert_eq!(status, expected, "{body} -> {problem}");
         assert_eq!(problem["status"], expected.as_u16());
         assert!(
-            fields(&problem).contains(&field.to_string()),
+            error_fields(&problem).contains(&field.to_string()),
             "{body} -> {problem}"
         );
     }
@@ -863,7 +852,7 @@ async fn bad_membership_inputs_name_the_field_and_change_nothing() {
     for (body, expected, field) in cases {
         let (status, problem) = app.patch(&path, Some(&lead.token), body.clone()).await;
         assert_eq!(status, expected, "{body} -> {problem}");
-        let named = fields(&problem);
+        let named = error_fields(&problem);
         assert!(!named.is_empty(), "{body} -> {problem}");
         if let Some(field) = field {
             assert!(named.contains(&field.to_string()), "{body} -> {problem}");
@@ -943,7 +932,7 @@ async fn one_user_joining_and_leaving_concurrently_stays_consistent() {
         for i in 0..40 {
             let app = Arc::clone(&app);
             let token = ann.token.clone();
-            tasks.push(tokio::spawn(async move {
+            tasks.push(async move {
                 if (i + round) % 2 == 0 {
                     let (status, body) = app
                         .put(
@@ -962,10 +951,10 @@ async fn one_user_joining_and_leaving_concurrently_stays_consistent() {
                     assert_eq!(status, StatusCode::NO_CONTENT, "DELETE: {body}");
                     false
                 }
-            }));
+            });
         }
-        for task in tasks {
-            created += usize::from(task.await.unwrap());
+        for joined in all_at_once(tasks).await {
+            created += usize::from(joined);
         }
         check_history_agrees(&app, "pride", std::slice::from_ref(&ann)).await;
         let rows = app.membership_rows("pride").await;
@@ -1005,7 +994,7 @@ async fn many_users_joining_and_leaving_concurrently_stay_consistent() {
         let token = user.token.clone();
         // User i makes (i % 4) + 2 requests in turn, starting with a join: an even number
         // ends outside the group, an odd number inside.
-        tasks.push(tokio::spawn(async move {
+        tasks.push(async move {
             let kind = if i % 3 == 0 { "ally" } else { "member" };
             let visibility = ["public", "members", "private"][i % 3];
             let mut created = 0;
@@ -1027,12 +1016,9 @@ async fn many_users_joining_and_leaving_concurrently_stay_consistent() {
                 }
             }
             created
-        }));
+        });
     }
-    let mut created = 0;
-    for task in tasks {
-        created += task.await.unwrap();
-    }
+    let created: usize = all_at_once(tasks).await.into_iter().sum();
 
     let expected: BTreeSet<Uuid> = users
         .iter()
@@ -1057,4 +1043,18 @@ async fn many_users_joining_and_leaving_concurrently_stay_consistent() {
     assert_eq!(ally_count as usize, allies);
     assert_eq!(member_count as usize, expected.len() - allies);
     assert_eq!(roster, expected.len());
+}
+
+#[tokio::test]
+async fn the_membership_history_is_append_only() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create_group(&admin, "pride", "Pride", "open").await;
+    let ann = app.user("Ann").await;
+    app.join(&ann, "pride", "member", None).await;
+    let (status, _) = app.delete(&membership("pride"), Some(&ann.token)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(app.history("pride").await.len(), 2);
+    app.assert_append_only("membership_history", "reason = 'rewritten'")
+        .await;
 }

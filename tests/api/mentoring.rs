@@ -9,23 +9,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Job, TestApp, TestUser, all_at_once, burst_settings, error_fields, spawn_app, spawn_app_with,
+};
 
 /// The group the tests look at (join policy `approval`, so that `pending` stays pending).
 const SLUG: &str = "veterans";
 /// Another group, led by `other_lead`.
 const OTHER: &str = "women";
-
-fn fields(body: &Value) -> Vec<String> {
-    body["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 fn offers_path(slug: &str) -> String {
     format!("/api/v1/groups/{slug}/mentoring-offers")
@@ -231,18 +222,6 @@ async fn slots_taken(app: &TestApp, slug: &str, who: &TestUser, offer: &str) -> 
         .unwrap()
 }
 
-async fn deactivate(app: &TestApp, admin: &TestUser, user: &TestUser) {
-    let (status, body) = app
-        .post(
-            &format!("/api/v1/admin/users/{}/deactivate", user.id),
-            Some(&admin.token),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["active"], false, "{body}");
-}
-
 #[tokio::test]
 async fn every_route_wants_a_valid_token_of_an_active_user() {
     let app = spawn_app().await;
@@ -251,7 +230,7 @@ async fn every_route_wants_a_valid_token_of_an_active_user() {
     let request = ask(&app, &cast.member, &offer).await;
     let gone = app.user("Gone Soon").await;
     join_active(&app, &cast.admin, &gone, SLUG, "member").await;
-    deactivate(&app, &cast.admin, &gone).await;
+    app.deactivate(&cast.admin, &gone).await;
     let routes: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, offers_path(SLUG), None),
         (
@@ -393,7 +372,7 @@ async fn every_employee_browses_the_open_offers_of_a_group() {
             "{query}: {status} {body}"
         );
         let field = query.split('=').next().unwrap();
-        assert_eq!(fields(&body), [field], "{query}: {body}");
+        assert_eq!(error_fields(&body), [field], "{query}: {body}");
     }
     // Unknown groups.
     for slug in ["no-such-group", "Not_A_Slug"] {
@@ -465,7 +444,7 @@ async fn only_leads_of_the_group_and_admins_post_offers() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "a `members` membership: {answer}"
     );
-    assert_eq!(fields(&answer), ["mentor_id"]);
+    assert_eq!(error_fields(&answer), ["mentor_id"]);
     app.join(&cast.member, SLUG, "member", Some("public")).await;
     let offer = create_offer(
         &app,
@@ -501,7 +480,7 @@ async fn only_leads_of_the_group_and_admins_post_offers() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
-    assert_eq!(fields(&answer), ["mentor_id"]);
+    assert_eq!(error_fields(&answer), ["mentor_id"]);
     for (who, mentor) in [("a member", &cast.mentor), ("a lead", &cast.lead)] {
         let offer = create_offer(
             &app,
@@ -536,7 +515,7 @@ async fn only_leads_of_the_group_and_admins_post_offers() {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "{poster_name} naming {who}: {answer}"
             );
-            assert_eq!(fields(&answer), ["mentor_id"], "{who}: {answer}");
+            assert_eq!(error_fields(&answer), ["mentor_id"], "{who}: {answer}");
         }
     }
     // A member who left is no longer a mentor.
@@ -557,7 +536,7 @@ async fn only_leads_of_the_group_and_admins_post_offers() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
-    assert_eq!(fields(&answer), ["mentor_id"]);
+    assert_eq!(error_fields(&answer), ["mentor_id"]);
     // A mentor id that is not a UUID is a wrong type.
     let (status, answer) = app
         .post(
@@ -567,7 +546,7 @@ async fn only_leads_of_the_group_and_admins_post_offers() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    assert_eq!(fields(&answer), ["mentor_id"]);
+    assert_eq!(error_fields(&answer), ["mentor_id"]);
     assert_eq!(db_count(&app, "mentoring_offers").await, 4);
 }
 
@@ -585,7 +564,7 @@ async fn an_ally_is_not_a_mentor_but_a_lead_who_joined_as_ally_is() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
-    assert_eq!(fields(&answer), ["mentor_id"]);
+    assert_eq!(error_fields(&answer), ["mentor_id"]);
     let ally_lead = app.user("Ari Allylead").await;
     join_active(&app, &cast.admin, &ally_lead, SLUG, "ally").await;
     app.change_member(&cast.admin, SLUG, &ally_lead, json!({"role": "lead"}))
@@ -733,7 +712,7 @@ async fn offers_are_validated_field_by_field() {
             .post(&offers_path(SLUG), Some(&cast.lead.token), body)
             .await;
         assert_eq!(status, expected, "{case}: {answer}");
-        let mut got = fields(&answer);
+        let mut got = error_fields(&answer);
         got.sort();
         assert_eq!(got, expected_fields, "{case}: {answer}");
     }
@@ -1010,7 +989,7 @@ async fn active_members_and_allies_ask_once() {
             .post(&requests_path(&offer), Some(&asker.token), body)
             .await;
         assert_eq!(status, expected, "{case}: {answer}");
-        assert_eq!(fields(&answer), ["message"], "{case}: {answer}");
+        assert_eq!(error_fields(&answer), ["message"], "{case}: {answer}");
     }
     let (status, _) = app
         .post(
@@ -1096,7 +1075,7 @@ async fn the_mentor_a_lead_and_admins_list_the_requests() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(fields(&body), ["limit"]);
+    assert_eq!(error_fields(&body), ["limit"]);
     for id in [Uuid::new_v4().to_string(), "not-a-uuid".to_string()] {
         let (status, _) = app.get(&requests_path(&id), Some(&cast.admin.token)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
@@ -1164,7 +1143,7 @@ async fn who_may_decide_what_about_a_request() {
             .patch(&request_path(&request), Some(&cast.mentor.token), body)
             .await;
         assert_eq!(status, expected, "{case}: {answer}");
-        assert_eq!(fields(&answer), ["status"], "{case}: {answer}");
+        assert_eq!(error_fields(&answer), ["status"], "{case}: {answer}");
     }
     for id in [Uuid::new_v4().to_string(), "not-a-uuid".to_string()] {
         let (status, _) = app
@@ -1507,7 +1486,7 @@ async fn deactivation_withdraws_requests_and_closes_offers() {
     let stayer_pending = ask(&app, &stayer, &leads).await;
     assert_eq!(slots_taken(&app, SLUG, &stayer, &leads).await, 1);
 
-    deactivate(&app, &cast.admin, &cast.member).await;
+    app.deactivate(&cast.admin, &cast.member).await;
     assert_eq!(db_status(&app, &member_pending).await, "withdrawn");
     assert_eq!(db_status(&app, &member_accepted).await, "withdrawn");
     assert_eq!(db_status(&app, &ally_declined).await, "declined");
@@ -1535,7 +1514,7 @@ async fn deactivation_withdraws_requests_and_closes_offers() {
     assert!(!db_closed(&app, &mentors_here).await);
 
     // The mentor: every offer they mentor closes, in every group; requests keep their state.
-    deactivate(&app, &cast.admin, &cast.mentor).await;
+    app.deactivate(&cast.admin, &cast.mentor).await;
     assert!(db_closed(&app, &mentors_here).await);
     assert!(db_closed(&app, &mentors_there).await);
     assert!(!db_closed(&app, &leads).await);
@@ -1579,12 +1558,6 @@ async fn deactivation_withdraws_requests_and_closes_offers() {
     assert_eq!(details[1]["mentoring_offers_closed"], 2);
 }
 
-/// Settings for the bursts: enough connections, and a pool that waits rather than fails.
-fn burst_settings(settings: &mut belong::config::Settings) {
-    settings.database.max_connections = 20;
-    settings.database.acquire_timeout_ms = 30_000;
-}
-
 /// Fires one PATCH per request at once, each as the given manager; answers the status of each.
 async fn fire(
     app: &Arc<TestApp>,
@@ -1593,7 +1566,7 @@ async fn fire(
     let mut tasks = Vec::new();
     for (token, request, to) in jobs {
         let app = Arc::clone(app);
-        tasks.push(tokio::spawn(async move {
+        tasks.push(async move {
             let (status, body) = app
                 .patch(&request_path(&request), Some(&token), json!({"status": to}))
                 .await;
@@ -1605,13 +1578,9 @@ async fn fire(
                 assert_eq!(body["status"], to, "{body}");
             }
             (request, status)
-        }));
+        });
     }
-    let mut answers = Vec::new();
-    for task in tasks {
-        answers.push(task.await.unwrap());
-    }
-    answers
+    all_at_once(tasks).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1633,7 +1602,7 @@ async fn simultaneous_acceptances_never_exceed_the_slots() {
         for (i, mentee) in mentees.iter().chain(mentees.iter()).enumerate() {
             let app = Arc::clone(&app);
             let (token, path) = (mentee.token.clone(), requests_path(&offer));
-            tasks.push(tokio::spawn(async move {
+            tasks.push(async move {
                 let (status, body) = app.post(&path, Some(&token), json!({})).await;
                 assert!(
                     status == StatusCode::CREATED || status == StatusCode::CONFLICT,
@@ -1643,12 +1612,12 @@ async fn simultaneous_acceptances_never_exceed_the_slots() {
                     i % MENTEES,
                     (status == StatusCode::CREATED).then(|| id_of(&body)),
                 )
-            }));
+            });
         }
         // The request of each mentee, in the order of `mentees`.
         let mut asked: Vec<Option<String>> = vec![None; MENTEES];
-        for task in tasks {
-            if let (i, Some(id)) = task.await.unwrap() {
+        for answer in all_at_once(tasks).await {
+            if let (i, Some(id)) = answer {
                 assert!(asked[i].is_none(), "round {round}: mentee {i} asked twice");
                 asked[i] = Some(id);
             }
@@ -1747,6 +1716,25 @@ async fn simultaneous_acceptances_never_exceed_the_slots() {
             .into_iter()
             .collect();
             assert_eq!(in_db, newly);
+            for request in &won {
+                assert_eq!(db_status(&app, request).await, "withdrawn");
+            }
+            // However many acceptances ran before the withdrawals, every slot is free again:
+            // accepting the requests still pending, one at a time, fills exactly the rest.
+            let mut filled = newly.clone();
+            for request in requests
+                .iter()
+                .filter(|r| !won.contains(*r) && !newly.contains(*r))
+            {
+                let (status, body) = decide(&app, &cast.mentor, request, "accepted").await;
+                match status {
+                    StatusCode::OK => assert!(filled.insert(request.clone())),
+                    StatusCode::CONFLICT => assert_eq!(filled.len(), SLOTS, "{body}"),
+                    other => panic!("{other}: {body}"),
+                }
+            }
+            assert_eq!(filled.len(), SLOTS, "round {round}: {newly:?}");
+            assert_eq!(db_accepted(&app, &offer).await, SLOTS as i64);
         }
     }
 }
@@ -1767,11 +1755,11 @@ async fn deactivation_racing_acceptance_leaves_no_open_request() {
             let request = ask(&app, &mentee, &offer).await;
             pairs.push((mentee, request));
         }
-        let mut tasks = Vec::new();
+        let mut tasks: Vec<Job<()>> = Vec::new();
         for (mentee, request) in &pairs {
             let app_a = Arc::clone(&app);
             let (token, request) = (cast.mentor.token.clone(), request.clone());
-            tasks.push(tokio::spawn(async move {
+            tasks.push(Box::pin(async move {
                 let (status, body) = app_a
                     .patch(
                         &request_path(&request),
@@ -1786,7 +1774,7 @@ async fn deactivation_racing_acceptance_leaves_no_open_request() {
             }));
             let app_d = Arc::clone(&app);
             let (token, id) = (cast.admin.token.clone(), mentee.id);
-            tasks.push(tokio::spawn(async move {
+            tasks.push(Box::pin(async move {
                 let (status, body) = app_d
                     .post(
                         &format!("/api/v1/admin/users/{id}/deactivate"),
@@ -1797,9 +1785,7 @@ async fn deactivation_racing_acceptance_leaves_no_open_request() {
                 assert_eq!(status, StatusCode::OK, "{body}");
             }));
         }
-        for task in tasks {
-            task.await.unwrap();
-        }
+        all_at_once(tasks).await;
         let open: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM mentoring_requests r JOIN users u ON u.id = r.mentee_id
              WHERE r.offer_id = $1::uuid AND NOT u.active AND r.status IN ('pending', 'accepted')",
@@ -1813,27 +1799,6 @@ async fn deactivation_racing_acceptance_leaves_no_open_request() {
             "round {round}: a deactivated mentee kept a request"
         );
     }
-}
-
-/// How many of this database's sessions are waiting for a lock.
-async fn lock_waiters(app: &TestApp) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity
-         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap()
-}
-
-async fn wait_for_lock_waiters(app: &TestApp, n: i64) {
-    for _ in 0..500 {
-        if lock_waiters(app).await >= n {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("{n} sessions never waited for a lock");
 }
 
 /// The interleaving the burst above may or may not hit, forced: the deactivation withdraws the
@@ -1854,15 +1819,15 @@ async fn an_acceptance_that_read_a_request_before_its_mentee_was_deactivated_doe
     let deactivation = {
         let app = Arc::clone(&app);
         let (admin, member) = (cast.admin.clone(), cast.member.clone());
-        tokio::spawn(async move { deactivate(&app, &admin, &member).await })
+        tokio::spawn(async move { app.deactivate(&admin, &member).await })
     };
-    wait_for_lock_waiters(&app, 1).await;
+    app.wait_for_lock_waiters(1).await;
     let acceptance = {
         let app = Arc::clone(&app);
         let (mentor, request) = (cast.mentor.clone(), request.clone());
         tokio::spawn(async move { decide(&app, &mentor, &request, "accepted").await })
     };
-    wait_for_lock_waiters(&app, 2).await;
+    app.wait_for_lock_waiters(2).await;
     holder.rollback().await.unwrap();
     deactivation.await.unwrap();
     let (status, body) = acceptance.await.unwrap();
@@ -1923,12 +1888,20 @@ async fn leaving_the_group_withdraws_the_requests_made_in_it() {
         "/api/v1/mentoring-requests/{}",
         request["id"].as_str().unwrap()
     );
-    app.patch(
-        &path,
-        Some(&cast.mentor.token),
-        json!({"status": "accepted"}),
-    )
-    .await;
+    let (status, accepted) = app
+        .patch(
+            &path,
+            Some(&cast.mentor.token),
+            json!({"status": "accepted"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    assert_eq!(accepted["status"], "accepted", "{accepted}");
+    assert_eq!(
+        slots_taken(&app, SLUG, &cast.lead, &offer).await,
+        1,
+        "the slot is taken before the mentee leaves"
+    );
     let (status, _) = app
         .delete(
             &format!("/api/v1/groups/{SLUG}/membership"),

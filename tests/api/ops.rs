@@ -3,7 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, test_settings};
+use std::collections::BTreeSet;
+
+use crate::helpers::{client, eventually, spawn_app, test_settings};
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
@@ -51,11 +53,11 @@ async fn readyz_is_503_when_the_database_is_gone() {
     let pool = belong::db::pool_options(&settings.database)
         .connect_lazy(&format!("postgres://postgres@127.0.0.1:{port}/none"))
         .unwrap();
-    let state = belong::startup::AppState::new(settings, pool).unwrap();
+    let state = belong::state::AppState::new(settings, pool).unwrap();
     let app = belong::startup::Application::bind(state).await.unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
     tokio::spawn(app.serve(std::future::pending()));
-    let client = reqwest::Client::new();
+    let client = client();
     let r = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
@@ -111,8 +113,21 @@ async fn the_openapi_document_describes_every_route() {
     let (status, doc) = app.get("/api/openapi.json", None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    let paths = doc["paths"].as_object().unwrap();
-    for (path, method) in [
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| ["get", "put", "post", "patch", "delete"].contains(&k.as_str()))
+                .map(|method| (path.clone(), method.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // Every route the service serves, and nothing else.
+    let routes: BTreeSet<(String, String)> = [
         ("/api/v1/auth/register", "post"),
         ("/api/v1/auth/login", "post"),
         ("/api/v1/auth/refresh", "post"),
@@ -133,15 +148,45 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v1/groups/{slug}/members.csv", "get"),
         ("/api/v1/groups/{slug}/members/{user_id}", "patch"),
         ("/api/v1/groups/{slug}/members/{user_id}", "delete"),
+        ("/api/v1/groups/{slug}/events", "get"),
+        ("/api/v1/groups/{slug}/events", "post"),
+        ("/api/v1/events/{id}", "get"),
+        ("/api/v1/events/{id}", "patch"),
+        ("/api/v1/events/{id}/cancel", "post"),
+        ("/api/v1/events/{id}/rsvp", "put"),
+        ("/api/v1/events/{id}/rsvp", "delete"),
+        ("/api/v1/events/{id}/attendees", "get"),
+        ("/api/v1/events/{id}/ics", "get"),
+        ("/api/v1/me/calendar", "get"),
+        ("/api/v1/me/calendar/rotate", "post"),
+        ("/ical/{token}", "get"),
+        ("/api/v1/groups/{slug}/mentoring-offers", "get"),
+        ("/api/v1/groups/{slug}/mentoring-offers", "post"),
+        ("/api/v1/mentoring-offers/{id}/close", "post"),
+        ("/api/v1/mentoring-offers/{id}/requests", "get"),
+        ("/api/v1/mentoring-offers/{id}/requests", "post"),
+        ("/api/v1/mentoring-requests/{id}", "patch"),
+        ("/api/v1/me/mentoring", "get"),
+        ("/api/v1/reports/groups.csv", "get"),
+        ("/api/v1/reports/memberships.csv", "get"),
+        ("/api/v1/reports/breakdown.csv", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
-    ] {
-        assert!(
-            paths.get(path).and_then(|p| p.get(method)).is_some(),
-            "{method} {path} is not documented"
-        );
-    }
+    ]
+    .into_iter()
+    .map(|(path, method)| (path.to_string(), method.to_string()))
+    .collect();
+    assert_eq!(
+        routes.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "served but not documented"
+    );
+    assert_eq!(
+        documented.difference(&routes).collect::<Vec<_>>(),
+        Vec::<&(String, String)>::new(),
+        "documented but not in this list: add it here"
+    );
     let r = app
         .client
         .get(format!("{}/api/docs", app.base))
@@ -152,23 +197,53 @@ async fn the_openapi_document_describes_every_route() {
     assert!(r.text().await.unwrap().contains("openapi"));
 }
 
-#[tokio::test]
+/// A request held inside the server by the test (it waits for a row lock the test holds) is
+/// provably in flight when the shutdown begins: the server stops taking connections at once,
+/// still answers that request in full once the lock is released, and only then stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_requests_in_flight_finish() {
-    let app = crate::helpers::spawn_app().await;
-    // A sign-in takes tens of milliseconds of hashing: stop the server while one runs.
-    app.register("slow@example.com").await;
-    let client = app.client.clone();
-    let url = format!("{}/api/v1/auth/login", app.base);
-    let (_, _) = app.get("/healthz", None).await; // an open keep-alive connection
-    let in_flight = tokio::spawn(async move {
-        client
-            .post(url)
-            .json(&json!({"email": "slow@example.com", "password": crate::helpers::PASSWORD}))
-            .send()
-            .await
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(15)).await;
-    drop(app); // drops the shutdown sender: graceful shutdown begins
+    let mut app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create_group(&admin, "pride", "Pride", "open").await;
+    let ann = app.user("Ann").await;
+    // A join locks the joiner's row (against a concurrent deactivation): hold it.
+    let mut holder = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+        .bind(ann.id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let in_flight = {
+        let (client, base, token) = (app.client.clone(), app.base.clone(), ann.token.clone());
+        tokio::spawn(async move {
+            client
+                .put(format!("{base}/api/v1/groups/pride/membership"))
+                .bearer_auth(token)
+                .json(&json!({"type": "member"}))
+                .send()
+                .await
+        })
+    };
+    app.wait_for_lock_waiters(1).await;
+
+    app.begin_shutdown();
+    let fresh = client();
+    let health = format!("{}/healthz", app.base);
+    eventually("the server to refuse new connections", || async {
+        fresh.get(&health).send().await.is_err().then_some(())
+    })
+    .await;
+    assert!(!in_flight.is_finished(), "the request was not held");
+    assert!(!app.server_stopped(), "stopped with a request in flight");
+
+    holder.rollback().await.unwrap();
     let response = in_flight.await.unwrap().unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let membership: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(membership["status"], "active", "{membership}");
+    assert_eq!(app.membership_rows("pride").await, [ann.id]);
+    eventually("the server to stop", || async {
+        app.server_stopped().then_some(())
+    })
+    .await;
 }

@@ -2,8 +2,6 @@
 //! of the row-level export, small-count suppression, formula neutralisation, bad parameters,
 //! and the audit record of every download (also one cut short by the client).
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -11,7 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestUser, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, TestUser, error_fields, eventually, spawn_app, spawn_app_with};
 
 const GROUPS: &str = "/api/v1/reports/groups.csv";
 const MEMBERSHIPS: &str = "/api/v1/reports/memberships.csv";
@@ -45,55 +43,6 @@ async fn csv_lines(app: &TestApp, path: &str, token: &str) -> Vec<String> {
         "{path}: every record ends in CRLF: {body:?}"
     );
     body.split_terminator("\r\n").map(str::to_string).collect()
-}
-
-fn error_fields(body: &str) -> Vec<String> {
-    let body: Value = serde_json::from_str(body).unwrap();
-    body["errors"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| e["field"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-async fn create_group(app: &TestApp, admin: &TestUser, slug: &str, name: &str, policy: &str) {
-    let (status, body) = app
-        .post(
-            "/api/v1/groups",
-            Some(&admin.token),
-            json!({"slug": slug, "name": name, "tagline": "A tagline", "mission": "A mission.", "join_policy": policy}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
-async fn join(app: &TestApp, user: &TestUser, slug: &str, kind: &str, visibility: &str) -> Value {
-    let (status, body) = app
-        .put(
-            &format!("/api/v1/groups/{slug}/membership"),
-            Some(&user.token),
-            json!({"type": kind, "visibility": visibility}),
-        )
-        .await;
-    assert!(
-        status == StatusCode::CREATED || status == StatusCode::OK,
-        "{status}: {body}"
-    );
-    body
-}
-
-async fn manage(app: &TestApp, manager: &TestUser, slug: &str, target: &TestUser, change: Value) {
-    let (status, body) = app
-        .patch(
-            &format!("/api/v1/groups/{slug}/members/{}", target.id),
-            Some(&manager.token),
-            change,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn set_profile(
@@ -184,20 +133,37 @@ async fn report_audits(app: &TestApp) -> Vec<(Option<Uuid>, Option<String>, Valu
     .unwrap()
 }
 
-/// Waits (up to ten seconds) until there are `n` report audit records: each is written as its
-/// download's body is dropped, just after the client has the last byte.
+/// Waits until there are `n` report audit records: each is written as its download's body is
+/// dropped, just after the client has the last byte.
 async fn wait_for_audits(app: &TestApp, n: usize) -> Vec<(Option<Uuid>, Option<String>, Value)> {
-    for _ in 0..200 {
+    eventually(&format!("{n} report audit records"), || async {
         let rows = report_audits(app).await;
-        if rows.len() >= n {
-            return rows;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "expected {n} report audit records, found {:?}",
-        report_audits(app).await
-    );
+        (rows.len() >= n).then_some(rows)
+    })
+    .await
+}
+
+/// The report audit records once every earlier request has had its chance to write one, with
+/// no fixed wait: a new HR user makes one last download and its record is waited for. A record
+/// is written when a download's body is dropped, so any request answered before this last
+/// download began would have written its record first. Answers the records but that last one.
+async fn audits_settled(app: &TestApp) -> Vec<(Option<Uuid>, Option<String>, Value)> {
+    let sentinel = app.hr().await;
+    let (status, _, body) = download(app, GROUPS, Some(&sentinel.token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut rows = eventually("the audit record of the last download", || async {
+        let rows = report_audits(app).await;
+        rows.iter()
+            .any(|(actor, _, _)| *actor == Some(sentinel.id))
+            .then_some(rows)
+    })
+    .await;
+    let last = rows
+        .iter()
+        .position(|(actor, _, _)| *actor == Some(sentinel.id))
+        .unwrap();
+    rows.remove(last);
+    rows
 }
 
 #[tokio::test]
@@ -205,13 +171,14 @@ async fn only_hr_and_admins_download_reports() {
     let app = spawn_app().await;
     let admin = app.admin().await;
     let hr = app.hr().await;
-    create_group(&app, &admin, "alpha", "Alpha", "open").await;
+    app.create_group(&admin, "alpha", "Alpha", "open").await;
     let employee = app.user("Emil Employee").await;
     let member = app.user("Mona Member").await;
-    join(&app, &member, "alpha", "member", "public").await;
+    app.join(&member, "alpha", "member", Some("public")).await;
     let lead = app.user("Lena Lead").await;
-    join(&app, &lead, "alpha", "member", "public").await;
-    manage(&app, &admin, "alpha", &lead, json!({"role": "lead"})).await;
+    app.join(&lead, "alpha", "member", Some("public")).await;
+    app.change_member(&admin, "alpha", &lead, json!({"role": "lead"}))
+        .await;
 
     let paths = [
         GROUPS.to_string(),
@@ -263,9 +230,8 @@ async fn only_hr_and_admins_download_reports() {
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
     // The twelve downloads (6 paths, hr and admin) are audited, and no refusal is.
-    let audits = wait_for_audits(&app, 12).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(report_audits(&app).await.len(), 12, "{audits:?}");
+    let audits = audits_settled(&app).await;
+    assert_eq!(audits.len(), 12, "{audits:?}");
     assert!(
         audits
             .iter()
@@ -325,37 +291,32 @@ async fn the_summary_counts_each_group_over_the_period() {
     let app = spawn_app_with(|s| s.reports.min_cell_size = 1).await;
     let admin = app.admin().await;
     let hr = app.hr().await;
-    create_group(
-        &app,
-        &admin,
-        "alpha",
-        "Alpha Network, Allies & Friends",
-        "open",
-    )
-    .await;
-    create_group(&app, &admin, "beta", "Beta", "approval").await;
-    create_group(&app, &admin, "delta", "Delta", "open").await;
-    create_group(&app, &admin, "gamma", "Gamma", "open").await;
+    app.create_group(&admin, "alpha", "Alpha Network, Allies & Friends", "open")
+        .await;
+    app.create_group(&admin, "beta", "Beta", "approval").await;
+    app.create_group(&admin, "delta", "Delta", "open").await;
+    app.create_group(&admin, "gamma", "Gamma", "open").await;
 
     // alpha (open): a lead, two members (one private: counted, never named), an ally, an ally
     // who left, and a member whose account was deactivated.
     let lead = app.user("Lena Lead").await;
-    join(&app, &lead, "alpha", "member", "public").await;
-    manage(&app, &admin, "alpha", &lead, json!({"role": "lead"})).await;
+    app.join(&lead, "alpha", "member", Some("public")).await;
+    app.change_member(&admin, "alpha", &lead, json!({"role": "lead"}))
+        .await;
     let m1 = app.user("Max One").await;
-    join(&app, &m1, "alpha", "member", "public").await;
+    app.join(&m1, "alpha", "member", Some("public")).await;
     let m2 = app.user("Pia Private").await;
-    join(&app, &m2, "alpha", "member", "private").await;
+    app.join(&m2, "alpha", "member", Some("private")).await;
     let a1 = app.user("Al Ally").await;
-    join(&app, &a1, "alpha", "ally", "members").await;
+    app.join(&a1, "alpha", "ally", Some("members")).await;
     let a2 = app.user("Ada Away").await;
-    join(&app, &a2, "alpha", "ally", "public").await;
+    app.join(&a2, "alpha", "ally", Some("public")).await;
     let (status, _) = app
         .delete("/api/v1/groups/alpha/membership", Some(&a2.token))
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let d1 = app.user("Dan Departed").await;
-    join(&app, &d1, "alpha", "member", "public").await;
+    app.join(&d1, "alpha", "member", Some("public")).await;
     let (status, body) = app
         .post(
             &format!("/api/v1/admin/users/{}/deactivate", d1.id),
@@ -368,12 +329,13 @@ async fn the_summary_counts_each_group_over_the_period() {
     // beta (approval): one request waiting, one approved (joined once, when approved), one
     // declined (it never joined, so it never left).
     let p1 = app.user("Pat Pending").await;
-    join(&app, &p1, "beta", "member", "public").await;
+    app.join(&p1, "beta", "member", Some("public")).await;
     let p2 = app.user("Bea Approved").await;
-    join(&app, &p2, "beta", "member", "members").await;
-    manage(&app, &admin, "beta", &p2, json!({"status": "active"})).await;
+    app.join(&p2, "beta", "member", Some("members")).await;
+    app.change_member(&admin, "beta", &p2, json!({"status": "active"}))
+        .await;
     let p3 = app.user("Dee Declined").await;
-    join(&app, &p3, "beta", "ally", "public").await;
+    app.join(&p3, "beta", "ally", Some("public")).await;
     let (status, _) = app
         .delete(
             &format!("/api/v1/groups/beta/members/{}", p3.id),
@@ -384,7 +346,7 @@ async fn the_summary_counts_each_group_over_the_period() {
 
     // delta is archived now, gamma long ago.
     let dm = app.user("Del Member").await;
-    join(&app, &dm, "delta", "member", "members").await;
+    app.join(&dm, "delta", "member", Some("members")).await;
     let (status, body) = app
         .post(
             "/api/v1/groups/delta/archive",
@@ -527,25 +489,27 @@ async fn the_roster_export_names_only_public_memberships() {
     let app = spawn_app().await;
     let admin = app.admin().await;
     let hr = app.hr().await;
-    create_group(&app, &admin, "alpha", "Alpha", "open").await;
-    create_group(&app, &admin, "beta", "Beta", "approval").await;
-    create_group(&app, &admin, "chi", "Chi", "open").await;
-    create_group(&app, &admin, "old", "Old", "open").await;
+    app.create_group(&admin, "alpha", "Alpha", "open").await;
+    app.create_group(&admin, "beta", "Beta", "approval").await;
+    app.create_group(&admin, "chi", "Chi", "open").await;
+    app.create_group(&admin, "old", "Old", "open").await;
 
     let lead = app.user("Lena Lead").await;
-    join(&app, &lead, "alpha", "member", "public").await;
-    manage(&app, &admin, "alpha", &lead, json!({"role": "lead"})).await;
+    app.join(&lead, "alpha", "member", Some("public")).await;
+    app.change_member(&admin, "alpha", &lead, json!({"role": "lead"}))
+        .await;
     let ally = app.user("Al Ally").await;
-    join(&app, &ally, "alpha", "ally", "public").await;
+    app.join(&ally, "alpha", "ally", Some("public")).await;
     let mia = app.user("Mia Members").await;
-    join(&app, &mia, "alpha", "member", "members").await;
+    app.join(&mia, "alpha", "member", Some("members")).await;
     let pia = app.user("Pia Private").await;
-    join(&app, &pia, "alpha", "member", "private").await;
-    join(&app, &pia, "beta", "ally", "private").await;
-    manage(&app, &admin, "beta", &pia, json!({"status": "active"})).await;
+    app.join(&pia, "alpha", "member", Some("private")).await;
+    app.join(&pia, "beta", "ally", Some("private")).await;
+    app.change_member(&admin, "beta", &pia, json!({"status": "active"}))
+        .await;
     // Public, but their account is no longer active.
     let gus = app.user("Gus Gone").await;
-    join(&app, &gus, "alpha", "member", "public").await;
+    app.join(&gus, "alpha", "member", Some("public")).await;
     sqlx::query("UPDATE users SET active = false WHERE id = $1")
         .bind(gus.id)
         .execute(&app.pool)
@@ -553,15 +517,17 @@ async fn the_roster_export_names_only_public_memberships() {
         .unwrap();
     // beta: Mia is public here; Pat's public request is still pending.
     let bea = app.user("Bea Beta").await;
-    join(&app, &bea, "beta", "member", "public").await;
-    manage(&app, &admin, "beta", &bea, json!({"status": "active"})).await;
-    join(&app, &mia, "beta", "member", "public").await;
-    manage(&app, &admin, "beta", &mia, json!({"status": "active"})).await;
+    app.join(&bea, "beta", "member", Some("public")).await;
+    app.change_member(&admin, "beta", &bea, json!({"status": "active"}))
+        .await;
+    app.join(&mia, "beta", "member", Some("public")).await;
+    app.change_member(&admin, "beta", &mia, json!({"status": "active"}))
+        .await;
     let pat = app.user("Pat Pending").await;
-    join(&app, &pat, "beta", "member", "public").await;
+    app.join(&pat, "beta", "member", Some("public")).await;
     // chi: a display name and a department that a spreadsheet would run as formulas.
     let sly = app.user("Sly").await;
-    join(&app, &sly, "chi", "member", "public").await;
+    app.join(&sly, "chi", "member", Some("public")).await;
     set_profile(
         &app,
         &sly,
@@ -572,7 +538,7 @@ async fn the_roster_export_names_only_public_memberships() {
     .await;
     // An archived group's roster is not reported.
     let olga = app.user("Olga Old").await;
-    join(&app, &olga, "old", "member", "public").await;
+    app.join(&olga, "old", "member", Some("public")).await;
     let (status, _) = app
         .post("/api/v1/groups/old/archive", Some(&admin.token), json!({}))
         .await;
@@ -922,7 +888,11 @@ async fn bad_parameters_are_422_naming_the_field() {
                 .unwrap()
                 .starts_with("application/problem+json")
         );
-        assert_eq!(error_fields(&body), fields, "{path}: {body}");
+        assert_eq!(
+            error_fields(&serde_json::from_str(&body).unwrap()),
+            fields,
+            "{path}: {body}"
+        );
     }
     // Both forms of a good period, and an empty one.
     for path in [
@@ -935,8 +905,8 @@ async fn bad_parameters_are_422_naming_the_field() {
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
     }
     // Nothing refused is audited.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(report_audits(&app).await.len(), 4);
+    let audits = audits_settled(&app).await;
+    assert_eq!(audits.len(), 4, "{audits:?}");
 }
 
 #[tokio::test]
@@ -944,13 +914,13 @@ async fn every_download_is_audited_with_its_parameters_and_rows() {
     let app = spawn_app().await;
     let admin = app.admin().await;
     let hr = app.hr().await;
-    create_group(&app, &admin, "alpha", "Alpha", "open").await;
+    app.create_group(&admin, "alpha", "Alpha", "open").await;
     for name in ["Ann", "Bob", "Cy"] {
         let user = app.user(name).await;
-        join(&app, &user, "alpha", "member", "public").await;
+        app.join(&user, "alpha", "member", Some("public")).await;
     }
     let quiet = app.user("Quiet").await;
-    join(&app, &quiet, "alpha", "member", "private").await;
+    app.join(&quiet, "alpha", "member", Some("private")).await;
 
     // One at a time: each record is written just after its download ends.
     let downloads = [
@@ -1103,9 +1073,8 @@ async fn a_download_cut_short_is_audited_with_the_rows_sent_and_its_query_stoppe
     assert!(rows < 120_000, "{details}");
 
     // The query is not left running for nobody: its connection is closed.
-    let mut running = i64::MAX;
-    for _ in 0..100 {
-        running = sqlx::query_scalar(
+    eventually("the report's query to stop", || async {
+        let running: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM pg_stat_activity
              WHERE datname = current_database() AND pid <> pg_backend_pid()
                AND query LIKE '%m.visibility = ''public''%' AND state <> 'idle'",
@@ -1113,12 +1082,9 @@ async fn a_download_cut_short_is_audited_with_the_rows_sent_and_its_query_stoppe
         .fetch_one(&app.pool)
         .await
         .unwrap();
-        if running == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(running, 0, "the report's query still runs");
+        (running == 0).then_some(())
+    })
+    .await;
 
     // The service is fine afterwards: the next download completes.
     let (status, _, body) =
@@ -1143,9 +1109,8 @@ async fn a_report_that_fails_mid_way_is_cut_off_not_passed_off_as_whole() {
     assert_eq!(response.status(), StatusCode::OK);
     response.chunk().await.unwrap().unwrap();
     // The database connection of the report dies while the client is still reading.
-    let mut terminated = false;
-    for _ in 0..100 {
-        terminated = sqlx::query_scalar(
+    eventually("the report's query, running, to be terminated", || async {
+        let terminated: bool = sqlx::query_scalar(
             "SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity
              WHERE datname = current_database() AND pid <> pg_backend_pid()
                AND query LIKE '%m.visibility = ''public''%' AND state = 'active'",
@@ -1153,12 +1118,9 @@ async fn a_report_that_fails_mid_way_is_cut_off_not_passed_off_as_whole() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-        if terminated {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(terminated, "the report's query was not found running");
+        terminated.then_some(())
+    })
+    .await;
     // The client does not get a clean end of the body: the download is visibly broken.
     let mut received = 0usize;
     let ending = loop {
@@ -1223,4 +1185,112 @@ async fn the_summary_hides_how_few_joined_or_left() {
         lines[1], "quiet,Quiet,0,0,0,0,<5,<5,0,0,0",
         "one leaver today is not singled out"
     );
+}
+
+/// The cells of one CSV record (RFC 4180: quoted cells may hold commas and doubled quotes).
+fn csv_cells(line: &str) -> Vec<String> {
+    let mut cells = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cells.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => cells.push(String::new()),
+            (c, _) => cells.last_mut().unwrap().push(c),
+        }
+    }
+    assert!(!quoted, "an unterminated quote: {line}");
+    cells
+}
+
+/// Every cell of a CSV body, with no cell that a spreadsheet would run as a formula.
+fn assert_no_formula(what: &str, lines: &[String]) -> Vec<String> {
+    let cells: Vec<String> = lines.iter().flat_map(|l| csv_cells(l)).collect();
+    for cell in &cells {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "{what}: the cell {cell:?} would run as a formula"
+        );
+    }
+    cells
+}
+
+/// Whatever people can write (their email, department and location, a group's name) comes
+/// out of every CSV as text: quoted with a leading apostrophe, in the rows and in the
+/// breakdown's categories alike.
+#[tokio::test]
+async fn cells_people_write_cannot_run_as_formulas_in_any_export() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let hr = app.hr().await;
+    app.create_group(&admin, "calc", "=1+2", "open").await;
+    let email = "=1+2@example.com";
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": email, "password": crate::helpers::PASSWORD, "display_name": "Sly",
+                   "department": "-1+1", "location": "@SUM(A1:A9)"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let sly = crate::helpers::TestUser {
+        id: body["id"].as_str().unwrap().parse().unwrap(),
+        email: email.to_string(),
+        token: app.login(email).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    };
+    app.join(&sly, "calc", "member", Some("public")).await;
+    // Enough colleagues with the same department and location for the breakdown to show them.
+    crowd(
+        &app,
+        "calc",
+        5,
+        Some("-1+1"),
+        "@SUM(A1:A9)",
+        "member",
+        "active",
+        true,
+    )
+    .await;
+
+    let lines = csv_lines(&app, MEMBERSHIPS, &hr.token).await;
+    let cells = assert_no_formula("memberships.csv", &lines);
+    for neutralised in ["'=1+2@example.com", "'-1+1", "'@SUM(A1:A9)"] {
+        assert!(cells.iter().any(|c| c == neutralised), "{lines:?}");
+    }
+    let lines = csv_lines(&app, GROUPS, &hr.token).await;
+    let row = lines.iter().find(|l| l.starts_with("calc,")).unwrap();
+    assert_eq!(csv_cells(row)[1], "'=1+2", "{row}");
+    assert!(row.starts_with(r#"calc,"'=1+2","#), "{row}");
+    assert_no_formula("groups.csv", &lines);
+    for (by, category) in [("department", "'-1+1"), ("location", "'@SUM(A1:A9)")] {
+        let lines = csv_lines(&app, &format!("{BREAKDOWN}?by={by}"), &hr.token).await;
+        assert_no_formula("breakdown.csv", &lines);
+        assert!(
+            lines.contains(&format!(r#"calc,"{category}",6"#)),
+            "{by}: {lines:?}"
+        );
+    }
+    // The roster a lead or an admin downloads, too.
+    let (status, roster) = app
+        .get("/api/v1/groups/calc/members.csv", Some(&admin.token))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{roster}");
+    let roster: Vec<String> = roster
+        .as_str()
+        .unwrap()
+        .split_terminator("\r\n")
+        .map(str::to_string)
+        .collect();
+    let cells = assert_no_formula("members.csv", &roster);
+    for neutralised in ["'=1+2@example.com", "'@SUM(A1:A9)"] {
+        assert!(cells.iter().any(|c| c == neutralised), "{roster:?}");
+    }
 }
