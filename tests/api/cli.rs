@@ -199,3 +199,44 @@ fn without_database_url_a_private_cluster_is_made_then_reused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `.env.example` documents every setting once: each key of config/default.toml as
+/// `BELONG__<SECTION>__<KEY>`, and the settings without a default.
+#[test]
+fn env_example_lists_every_setting_once() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join(".env.example")).unwrap();
+    let mut listed: Vec<String> = example
+        .lines()
+        .map(|l| l.trim_start_matches('#').trim())
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .map(str::to_string)
+        .collect();
+    listed.sort();
+    let twice: Vec<&String> = listed.windows(2).filter(|w| w[0] == w[1]).map(|w| &w[0]).collect();
+    assert!(twice.is_empty(), "listed more than once: {twice:?}");
+
+    let defaults = std::fs::read_to_string(root.join("config/default.toml")).unwrap();
+    let mut wanted = vec![
+        "BELONG_ENV".to_string(),
+        "BELONG_CONFIG_DIR".to_string(),
+        "DATABASE_URL".to_string(),
+        "BELONG__AUTH__JWT_SECRET".to_string(),
+        "BELONG__AUTH__ALLOW_REGISTRATION".to_string(),
+    ];
+    let mut section = String::new();
+    for line in defaults.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_uppercase();
+        } else if let Some((key, _)) = line.split_once('=').filter(|_| !line.starts_with('#')) {
+            wanted.push(format!("BELONG__{section}__{}", key.trim().to_uppercase()));
+        }
+    }
+    for key in &wanted {
+        assert!(listed.contains(key), "{key} is missing from .env.example");
+    }
+    for key in &listed {
+        assert!(wanted.contains(key), "{key} in .env.example is no setting");
+    }
+}
