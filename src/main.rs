@@ -161,10 +161,7 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     println!("  pages:    http://{addr}/");
     println!("  API docs: http://{addr}/api/docs");
     if demo {
-        println!(
-            "  demo sign-ins (password {:?}):",
-            seed::DEMO_PASSWORD
-        );
+        println!("  demo sign-ins (password {:?}):", seed::DEMO_PASSWORD);
         for (email, can) in seed::ACCOUNTS {
             println!("    {email:<26} {can}");
         }

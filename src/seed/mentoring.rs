@@ -65,7 +65,10 @@ const OFFERS: &[DemoOffer] = &[
         slots: 4,
         age_days: 12,
         closed: false,
-        requests: &[(Mentee::DemoEmployee, "pending"), (Mentee::Member, "accepted")],
+        requests: &[
+            (Mentee::DemoEmployee, "pending"),
+            (Mentee::Member, "accepted"),
+        ],
     },
     DemoOffer {
         key: "generations/first-year",
@@ -116,12 +119,10 @@ pub(super) async fn load(tx: &mut Tx<'_>, today: OffsetDateTime) -> anyhow::Resu
     for o in OFFERS {
         let id = demo_id(&format!("mentoring-offer/{}", o.key));
         let created_at = today - Duration::days(o.age_days) + Duration::hours(9);
-        let existing = sqlx::query_scalar!(
-            "SELECT created_at FROM mentoring_offers WHERE id = $1",
-            id
-        )
-        .fetch_optional(&mut **tx)
-        .await?;
+        let existing =
+            sqlx::query_scalar!("SELECT created_at FROM mentoring_offers WHERE id = $1", id)
+                .fetch_optional(&mut **tx)
+                .await?;
         if existing.is_some() {
             shift_offer(tx, id, created_at).await?;
             continue;

@@ -350,7 +350,8 @@ pub async fn demo(pool: &PgPool, hasher: &Hasher) -> anyhow::Result<()> {
             ("latinx", j % 3 == 0),
         ] {
             if wanted {
-                let (kind, role, visibility) = lead_of(slug).unwrap_or((kind, "member", visibility));
+                let (kind, role, visibility) =
+                    lead_of(slug).unwrap_or((kind, "member", visibility));
                 plan.push((email.clone(), slug, kind, role, "active", visibility));
             }
         }

@@ -1,6 +1,8 @@
 //! The `belong` command line, run as a real process.
 
 use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use reqwest::StatusCode;
@@ -8,7 +10,15 @@ use reqwest::StatusCode;
 use crate::helpers::{empty_database, spawn_app};
 
 fn belong(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
+    belong_in(None, args, env, stdin)
+}
+
+/// `belong` started in the folder `dir`.
+fn belong_in(dir: Option<&Path>, args: &[&str], env: &[(&str, &str)], stdin: &str) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_belong"));
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
     cmd.args(args)
         .env_remove("DATABASE_URL")
         .env_remove("BELONG_ENV")
@@ -214,7 +224,11 @@ fn env_example_lists_every_setting_once() {
         .map(str::to_string)
         .collect();
     listed.sort();
-    let twice: Vec<&String> = listed.windows(2).filter(|w| w[0] == w[1]).map(|w| &w[0]).collect();
+    let twice: Vec<&String> = listed
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| &w[0])
+        .collect();
     assert!(twice.is_empty(), "listed more than once: {twice:?}");
 
     let defaults = std::fs::read_to_string(root.join("config/default.toml")).unwrap();
@@ -239,4 +253,95 @@ fn env_example_lists_every_setting_once() {
     for key in &listed {
         assert!(wanted.contains(key), "{key} in .env.example is no setting");
     }
+}
+
+/// Removes a private folder and the cluster kept for it, stopping the cluster if a failed run
+/// left it running.
+struct PrivateFolder {
+    project: PathBuf,
+    data_dir: PathBuf,
+}
+
+impl PrivateFolder {
+    /// The cluster kept for this folder, if one was made.
+    fn kept(&self) -> Option<PathBuf> {
+        let data_dir = std::fs::canonicalize(&self.data_dir).ok()?;
+        belong::db::cluster::kept_cluster_bases()
+            .iter()
+            .map(|base| belong::db::cluster::kept_cluster_dir(&data_dir, base))
+            .find(|dir| dir.exists())
+    }
+}
+
+impl Drop for PrivateFolder {
+    fn drop(&mut self) {
+        if let Some(kept) = self.kept() {
+            if let Ok(pid) = std::fs::read_to_string(kept.join("postmaster.pid")) {
+                if let Some(pid) = pid.lines().next() {
+                    let _ = Command::new("kill").arg(pid.trim()).status();
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                    while kept.join("postmaster.pid").exists()
+                        && std::time::Instant::now() < deadline
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                }
+            }
+            if let Some(project) = kept.parent() {
+                let _ = std::fs::remove_dir_all(project);
+                if let Some(base) = project.parent() {
+                    // Only if empty: other checkouts may keep their clusters there.
+                    let _ = std::fs::remove_dir(base);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.project);
+    }
+}
+
+#[test]
+fn as_root_from_a_folder_postgres_cannot_enter_the_cluster_is_kept_where_it_can() {
+    if std::fs::metadata("/proc/self").map(|m| m.uid()).ok() != Some(0) {
+        eprintln!("not root: PostgreSQL runs as ourselves and reaches any folder we can");
+        return;
+    }
+    // A fresh folder of mode 0700 owned by root, like `mktemp -d` or a clone under /root.
+    let project =
+        std::env::temp_dir().join(format!("belong-private-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir(&project).unwrap();
+    std::fs::set_permissions(&project, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let folder = PrivateFolder {
+        data_dir: project.join(".data"),
+        project: project.clone(),
+    };
+
+    // `database.data_dir` is the default `.data`, relative to the folder it starts in.
+    let out = belong_in(Some(&project), &["migrate"], &[], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let kept = folder
+        .kept()
+        .expect("a cluster kept outside the private folder");
+    assert!(
+        text(&out).contains(&kept.display().to_string()),
+        "the log says where: {}",
+        text(&out)
+    );
+    assert!(!folder.data_dir.join("postgres").exists());
+    let meta = std::fs::metadata(&kept).unwrap();
+    assert_ne!(meta.uid(), 0, "the cluster belongs to the postgres user");
+    assert_eq!(meta.mode() & 0o777, 0o700);
+    assert!(kept.join("PG_VERSION").is_file());
+    assert!(!kept.join("postmaster.pid").exists(), "stopped cleanly");
+    let port = std::fs::read_to_string(kept.join("belong.port")).unwrap();
+
+    // The next run finds the same cluster, with its data.
+    let out = belong_in(Some(&project), &["migrate"], &[], "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(&kept.display().to_string()));
+    assert_eq!(
+        std::fs::read_to_string(kept.join("belong.port")).unwrap(),
+        port
+    );
+    drop(folder);
+    assert!(!kept.exists(), "the test leaves nothing behind");
 }

@@ -70,7 +70,10 @@ async fn every_demo_account_has_something_to_open_first() {
         .iter()
         .map(|m| m["group_slug"].as_str().unwrap())
         .collect();
-    assert!(groups.contains(&"generations") && groups.contains(&"pride"), "{me}");
+    assert!(
+        groups.contains(&"generations") && groups.contains(&"pride"),
+        "{me}"
+    );
     let women = ok(&app, "/api/v1/groups/women/events", &employee).await;
     let waitlisted: Vec<&Value> = items(&women)
         .iter()
@@ -132,7 +135,9 @@ async fn every_demo_account_has_something_to_open_first() {
         .collect();
     assert!(summaries.len() >= 3, "{summaries:?}");
     assert!(
-        summaries.iter().any(|s| s.starts_with("Negotiation workshop")),
+        summaries
+            .iter()
+            .any(|s| s.starts_with("Negotiation workshop")),
         "the waitlisted event is in the feed: {summaries:?}"
     );
     let mentoring = ok(&app, "/api/v1/me/mentoring", &employee).await;
@@ -149,7 +154,9 @@ async fn every_demo_account_has_something_to_open_first() {
 
     // The lead: requests to join an approval group, a co-lead, mentoring requests to decide.
     let lead = sign_in(&app, seed::DEMO_LEAD).await;
-    let roster = app.all_pages("/api/v1/groups/pride/members", &lead, 100).await;
+    let roster = app
+        .all_pages("/api/v1/groups/pride/members", &lead, 100)
+        .await;
     let pending = roster.iter().filter(|m| m["status"] == "pending").count();
     assert!(pending >= 3, "{roster:?}");
     let leads = roster.iter().filter(|m| m["role"] == "lead").count();
@@ -161,7 +168,10 @@ async fn every_demo_account_has_something_to_open_first() {
     for offer in offers {
         let requests = ok(
             &app,
-            &format!("/api/v1/mentoring-offers/{}/requests", offer["id"].as_str().unwrap()),
+            &format!(
+                "/api/v1/mentoring-offers/{}/requests",
+                offer["id"].as_str().unwrap()
+            ),
             &lead,
         )
         .await;
@@ -190,7 +200,9 @@ async fn every_demo_account_has_something_to_open_first() {
         let breakdown = csv(&app, &format!("/api/v1/reports/breakdown.csv?by={by}"), &hr).await;
         let counts: Vec<&String> = breakdown[1..].iter().map(|row| &row[2]).collect();
         assert!(
-            counts.iter().any(|c| c.parse::<i64>().is_ok_and(|n| n >= 5)),
+            counts
+                .iter()
+                .any(|c| c.parse::<i64>().is_ok_and(|n| n >= 5)),
             "{breakdown:?}"
         );
         assert!(counts.iter().any(|c| c.as_str() == "<5"), "{breakdown:?}");
@@ -298,7 +310,11 @@ async fn loading_again_keeps_one_copy_and_moves_an_old_demo_to_today() {
     load(&app.pool).await;
     let first = snapshot(&app.pool).await;
     load(&app.pool).await;
-    assert_eq!(snapshot(&app.pool).await, first, "loading twice changes nothing");
+    assert_eq!(
+        snapshot(&app.pool).await,
+        first,
+        "loading twice changes nothing"
+    );
 
     // The demo as if it had been loaded three days ago.
     sqlx::raw_sql(
@@ -326,7 +342,10 @@ async fn loading_again_keeps_one_copy_and_moves_an_old_demo_to_today() {
             .count(),
     )
     .unwrap();
-    assert!(stale < was, "the test moved an upcoming event into the past");
+    assert!(
+        stale < was,
+        "the test moved an upcoming event into the past"
+    );
 
     load(&app.pool).await;
     assert_eq!(
@@ -334,10 +353,11 @@ async fn loading_again_keeps_one_copy_and_moves_an_old_demo_to_today() {
         first,
         "one copy of everything, at the dates of a fresh load"
     );
-    let sequences: Vec<i32> = sqlx::query_scalar("SELECT sequence FROM events WHERE cancelled_at IS NULL")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    let sequences: Vec<i32> =
+        sqlx::query_scalar("SELECT sequence FROM events WHERE cancelled_at IS NULL")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
     assert!(
         sequences.iter().all(|s| *s >= 1),
         "moved events tell calendars: {sequences:?}"
@@ -354,9 +374,7 @@ async fn loading_again_keeps_one_copy_and_moves_an_old_demo_to_today() {
     let employee = sign_in(&app, seed::DEMO_EMPLOYEE).await;
     let women = ok(&app, "/api/v1/groups/women/events", &employee).await;
     assert!(
-        items(&women)
-            .iter()
-            .any(|e| e["my_waitlist_position"] == 2),
+        items(&women).iter().any(|e| e["my_waitlist_position"] == 2),
         "{women}"
     );
 }
