@@ -345,3 +345,118 @@ fn as_root_from_a_folder_postgres_cannot_enter_the_cluster_is_kept_where_it_can(
     drop(folder);
     assert!(!kept.exists(), "the test leaves nothing behind");
 }
+
+#[tokio::test]
+async fn serving_a_fresh_private_cluster_loads_the_demo_and_says_how_to_sign_in() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let dir = std::env::temp_dir().join(format!("belong-serve-{}", uuid::Uuid::new_v4().simple()));
+    let folder = PrivateFolder {
+        data_dir: dir.join(".data"),
+        project: dir.clone(),
+    };
+    std::fs::create_dir(&dir).unwrap();
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_belong"))
+            .current_dir(&dir)
+            .env_remove("DATABASE_URL")
+            .env_remove("BELONG_ENV")
+            .env("BELONG__LOG__FILTER", "warn")
+            .env("BELONG__SERVER__BIND", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (lines, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut printed = Vec::new();
+    while !printed
+        .iter()
+        .any(|l: &String| l.contains(belong::seed::DEMO_EMPLOYEE))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match said.recv_timeout(left) {
+            Ok(line) => printed.push(line),
+            Err(_) => panic!("not ready within 120 s; said {printed:?}"),
+        }
+    }
+    let all = printed.join("\n");
+    let pages = printed
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("pages:"))
+        .unwrap_or_else(|| panic!("{all}"))
+        .trim()
+        .to_string();
+    assert!(
+        pages.starts_with("http://127.0.0.1:") && pages.ends_with('/'),
+        "{all}"
+    );
+    assert!(all.contains(&format!("{pages}api/docs")), "{all}");
+    for (email, _) in belong::seed::ACCOUNTS {
+        assert!(all.contains(email), "{all}");
+    }
+    assert!(all.contains(belong::seed::DEMO_PASSWORD), "{all}");
+
+    // Ready means ready: the API docs answer, and the demo employee has events to look at.
+    let client = reqwest::Client::new();
+    let docs = client.get(format!("{pages}api/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    let login: serde_json::Value = client
+        .post(format!("{pages}api/v1/auth/login"))
+        .json(&serde_json::json!({"email": belong::seed::DEMO_EMPLOYEE, "password": belong::seed::DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events: serde_json::Value = client
+        .get(format!("{pages}api/v1/groups/women/events"))
+        .bearer_auth(login["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!events["items"].as_array().unwrap().is_empty(), "{events}");
+
+    let _ = Command::new("kill").arg(child.0.id().to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert!(
+        !folder.data_dir.join("postgres/postmaster.pid").exists(),
+        "the cluster it started is stopped"
+    );
+}
+
+/// A child process that is asked to stop (SIGTERM) and waited for if the test ends early.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+            let _ = self.0.wait();
+        }
+    }
+}
