@@ -203,6 +203,10 @@ pub async fn demo(pool: &PgPool, hasher: &Hasher) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("the demo password {e}"))?;
     let hash = hasher.hash(&password).await?;
     let mut tx = pool.begin().await?;
+    // Two services starting together on one database load the demo one after the other.
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('belong-demo'))")
+        .execute(&mut *tx)
+        .await?;
 
     let mut people: Vec<(String, String, &str, &str)> = vec![
         (
