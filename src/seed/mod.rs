@@ -336,7 +336,7 @@ pub async fn demo(pool: &PgPool, hasher: &Hasher) -> anyhow::Result<()> {
         }
     }
     // The cohort: most join Women, many also Black Employees and Latinx; a co-lead for Pride
-    // beside the demo lead, and fresh requests waiting for Pride's leads.
+    // beside the demo lead, and more requests waiting for Pride's leads.
     for j in 0..COHORT {
         let email = cohort_email(j);
         let kind = if j % 5 == 4 { "ally" } else { "member" };
