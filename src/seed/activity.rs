@@ -4,6 +4,8 @@
 use sqlx::{Postgres, Transaction};
 use time::{Duration, OffsetDateTime};
 
+use crate::audit::Action;
+
 use super::{COHORT, COHORT_WOMEN, DEMO_ACCOUNTS, DEMO_ADMIN, DEMO_EMPLOYEE, DEMO_HR, GROUPS};
 use super::{cohort_email, demo_id};
 
@@ -51,25 +53,27 @@ pub(super) async fn audit(tx: &mut Tx<'_>, today: OffsetDateTime) -> anyhow::Res
     for g in GROUPS {
         sqlx::query!(
             r#"INSERT INTO audit_log (at, actor_id, action, target, details)
-               SELECT $1, u.id, 'group.created', $2, '{"source": "demo data"}'::jsonb
+               SELECT $1, u.id, $4, $2, '{"source": "demo data"}'::jsonb
                FROM users u WHERE u.email = $3
-                 AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.action = 'group.created' AND a.target = $2)"#,
+                 AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.action = $4 AND a.target = $2)"#,
             set_up,
             g.slug,
-            DEMO_ADMIN
+            DEMO_ADMIN,
+            Action::GroupCreated.as_str()
         )
         .execute(&mut **tx)
         .await?;
     }
     sqlx::query!(
         r#"INSERT INTO audit_log (at, actor_id, action, target, details)
-           SELECT $1, a.id, 'user.roles_changed', h.id::text,
+           SELECT $1, a.id, $4, h.id::text,
                   '{"before": [], "after": ["hr"], "source": "demo data"}'::jsonb
            FROM users a, users h WHERE a.email = $2 AND h.email = $3
-             AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.action = 'user.roles_changed' AND l.target = h.id::text)"#,
+             AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.action = $4 AND l.target = h.id::text)"#,
         set_up + Duration::days(1),
         DEMO_ADMIN,
-        DEMO_HR
+        DEMO_HR,
+        Action::RolesChanged.as_str()
     )
     .execute(&mut **tx)
     .await?;

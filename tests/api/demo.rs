@@ -2,7 +2,7 @@
 //! domain enforces, and loading it again (the same day or days later) keeps one copy, moved to
 //! today.
 
-use belong::auth::password::Hasher;
+use belong::accounts::password::Hasher;
 use belong::seed;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
