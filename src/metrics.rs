@@ -51,9 +51,8 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("belong");
         let requests = Family::<RequestLabels, Counter>::default();
-        let durations = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(BUCKETS)
-        });
+        let durations =
+            Family::<RequestLabels, Histogram>::new_with_constructor(|| Histogram::new(BUCKETS));
         let pool = Family::<PoolLabels, Gauge>::default();
         let pool_max = Gauge::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
