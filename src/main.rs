@@ -157,16 +157,14 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let app = Application::bind(state).await?;
     let addr = app.local_addr()?;
     tracing::info!(%addr, "belong is listening");
-    println!("belong is serving on http://{addr}  (API docs: http://{addr}/api/docs)");
+    println!("belong is ready");
+    println!("  pages:    http://{addr}/");
+    println!("  API docs: http://{addr}/api/docs");
     if demo {
-        println!(
-            "demo sign-ins, password {:?}: {} (admin), {} (hr), {} (group lead), {} (employee)",
-            seed::DEMO_PASSWORD,
-            seed::DEMO_ADMIN,
-            seed::DEMO_HR,
-            seed::DEMO_LEAD,
-            seed::DEMO_EMPLOYEE
-        );
+        println!("  demo sign-ins (password {:?}):", seed::DEMO_PASSWORD);
+        for (email, can) in seed::ACCOUNTS {
+            println!("    {email:<26} {can}");
+        }
     }
     app.serve(shutdown_signal()).await?;
     pool.close().await;

@@ -190,8 +190,93 @@ fn init(
     Ok(())
 }
 
+/// Whether `user` can enter `dir` (every folder above it must let it through).
+fn reachable(dir: &Path, user: RunAs) -> bool {
+    let mut probe = command(Path::new("/bin/sh"), Some(user));
+    probe
+        .arg("-c")
+        .arg(r#"cd "$1""#)
+        .arg("sh")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    probe.status().map(|s| s.success()).unwrap_or(false)
+}
+
+/// Where the cluster of a project whose `data_dir` the `postgres` user cannot enter is kept:
+/// a folder per project under the system's state directory (`/var/lib/belong`), or under the
+/// temporary directory when that cannot be made. The folder's name is the project folder's
+/// name and a digest of the full path of `data_dir`, so that each checkout keeps its own
+/// cluster and finds it again.
+pub fn kept_cluster_dir(data_dir: &Path, base: &Path) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::ffi::OsStrExt;
+    let digest = Sha256::digest(data_dir.as_os_str().as_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let project: String = data_dir
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(40)
+        .collect();
+    base.join(format!("{project}-{hex}")).join("postgres")
+}
+
+/// The state directory, and the temporary one after it, for [`kept_cluster_dir`].
+pub fn kept_cluster_bases() -> [PathBuf; 2] {
+    [
+        PathBuf::from("/var/lib/belong"),
+        std::env::temp_dir().join("belong-clusters"),
+    ]
+}
+
+/// Makes the folders above the kept cluster (root's, readable by all, so that `postgres` can
+/// pass through) and notes which project it belongs to. A folder somebody else owns is
+/// refused: under a shared temporary directory it could have been planted.
+fn kept_elsewhere(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let mut refused = Vec::new();
+    for base in kept_cluster_bases() {
+        let dir = kept_cluster_dir(data_dir, &base);
+        let Some(project) = dir.parent() else {
+            continue;
+        };
+        if fs::create_dir_all(project).is_err() {
+            refused.push(format!("{} cannot be made", project.display()));
+            continue;
+        }
+        let chain = [base.as_path(), project];
+        if !chain
+            .iter()
+            .all(|f| fs::symlink_metadata(f).is_ok_and(|m| m.is_dir() && m.uid() == 0))
+        {
+            refused.push(format!("{} is not root's", project.display()));
+            continue;
+        }
+        for f in chain {
+            fs::set_permissions(f, fs::Permissions::from_mode(0o755))?;
+        }
+        fs::write(
+            project.join("data_dir"),
+            format!("{}\n", data_dir.display()),
+        )?;
+        return Ok(dir);
+    }
+    bail!(
+        "the postgres user cannot enter {}, and no folder for the cluster could be made ({}); \
+         run belong from a folder every user can enter, or set DATABASE_URL",
+        data_dir.display(),
+        refused.join("; ")
+    )
+}
+
 /// The development cluster under `<data_dir>/postgres`: started by the first `belong serve`,
-/// reused by the next, stopped when the service that started it stops.
+/// reused by the next, stopped when the service that started it stops. Run as root from a
+/// folder the `postgres` user cannot enter (a home folder of mode 0700, a `mktemp -d`), it is
+/// kept in [`kept_cluster_dir`] instead, and the log says where.
 #[derive(Debug)]
 pub struct DevCluster {
     binaries: Binaries,
@@ -206,7 +291,20 @@ impl DevCluster {
         let binaries = Binaries::locate()?;
         let user = run_as()?;
         fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-        let dir = fs::canonicalize(data_dir)?.join("postgres");
+        let data_dir = fs::canonicalize(data_dir)?;
+        let dir = match user {
+            Some(user) if !reachable(&data_dir, user) => {
+                let kept = kept_elsewhere(&data_dir)?;
+                tracing::warn!(
+                    data_dir = %data_dir.display(),
+                    cluster = %kept.display(),
+                    "the postgres user cannot enter database.data_dir (a private folder?); keeping \
+                     the private PostgreSQL cluster where it can, reused by the next run"
+                );
+                kept
+            }
+            _ => data_dir.join("postgres"),
+        };
         let port_file = dir.join("belong.port");
         let port = if dir.join("PG_VERSION").is_file() {
             fs::read_to_string(&port_file)

@@ -1,12 +1,30 @@
-//! Demo data: ten groups and a small organisation, so every screen has something to show.
-//! Loading it twice changes nothing. A synthetic organisation for benchmarks is in
-//! [`synthetic`].
+//! Demo data, so every screen has something to show: ten groups, a small organisation of about
+//! eighty people with their memberships and a year of membership history, events, RSVPs and
+//! mentoring. A synthetic organisation for benchmarks is in [`synthetic`].
+//!
+//! **Loading it again changes nothing, and moves the demo to today.** Every date is relative to
+//! the day of loading. Events and mentoring offers have fixed ids (see [`demo_id`]); a later
+//! load finds them and shifts them, their RSVPs and their requests forward by the days that
+//! have passed since the first load (measured by the row's `created_at`), so an old demo gets
+//! its upcoming events back instead of a second copy. The membership history and the audit log
+//! are append-only (the database refuses to rewrite them): they are written once and age.
+//!
+//! The loader writes plain SQL rather than calling the domain functions: those create rows
+//! "now", for a caller, with a new random id, while the demo needs past events, decisions made
+//! weeks ago and fixed ids. The rules it would otherwise bypass (capacity and waitlist order,
+//! members-only RSVPs, mentors who show their membership, accepted requests within the slots)
+//! are checked over the loaded data by `tests/api/demo.rs`.
 
+mod activity;
+mod mentoring;
 pub mod synthetic;
 
 use anyhow::Context;
 use secrecy::SecretString;
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use time::{OffsetDateTime, Time};
+use uuid::Uuid;
 
 use crate::accounts::password::{Hasher, NewPassword};
 
@@ -16,6 +34,34 @@ pub const DEMO_ADMIN: &str = "admin@belong.example";
 pub const DEMO_HR: &str = "hr@belong.example";
 pub const DEMO_LEAD: &str = "lead@belong.example";
 pub const DEMO_EMPLOYEE: &str = "employee@belong.example";
+
+/// The demo sign-ins and what each can do, as `cargo run` prints them.
+pub const ACCOUNTS: &[(&str, &str)] = &[
+    (
+        DEMO_ADMIN,
+        "admin: grants roles, deactivates accounts, reads the audit log, sees every group",
+    ),
+    (
+        DEMO_HR,
+        "HR: downloads the reports (groups.csv, memberships.csv, breakdown.csv)",
+    ),
+    (
+        DEMO_LEAD,
+        "lead of Pride (with a co-lead), Veterans and Women: approves join requests, \
+         runs events, decides mentoring requests",
+    ),
+    (
+        DEMO_EMPLOYEE,
+        "employee: member of Generations, ally of Pride; RSVPs, a waitlist place, mentoring, \
+         a calendar feed",
+    ),
+];
+
+/// The groups whose membership is the most sensitive to disclose.
+// PRIVACY NOTICES (issue 9): when privacy notices exist, the demo gives these groups a notice
+// and leaves one membership with an accepted notice that is out of date. Load them in
+// `demo()` at the place marked "PRIVACY NOTICES".
+pub const SENSITIVE_GROUPS: &[&str] = &["abilities", "pride"];
 
 struct DemoGroup {
     slug: &'static str,
@@ -157,6 +203,10 @@ pub async fn demo(pool: &PgPool, hasher: &Hasher) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("the demo password {e}"))?;
     let hash = hasher.hash(&password).await?;
     let mut tx = pool.begin().await?;
+    // Two services starting together on one database load the demo one after the other.
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('belong-demo'))")
+        .execute(&mut *tx)
+        .await?;
 
     let mut people: Vec<(String, String, &str, &str)> = vec![
         (
@@ -183,6 +233,19 @@ pub async fn demo(pool: &PgPool, hasher: &Hasher) -> anyhow::Result<()> {
             format!("{first} {last}"),
             DEPARTMENTS[i % DEPARTMENTS.len()],
             LOCATIONS[(i * 5) % LOCATIONS.len()],
+        ));
+    }
+    // A second cohort, so that the larger groups have enough people for HR's reports to show
+    // their counts (cells under `reports.min_cell_size` are suppressed).
+    for j in 0..COHORT {
+        let first_index = j % FIRST.len();
+        let first = FIRST[first_index];
+        let last = LAST[(first_index * 7 + 3 + 5 * (j / FIRST.len())) % LAST.len()];
+        people.push((
+            cohort_email(j),
+            format!("{first} {last}"),
+            DEPARTMENTS[(j * 3) % DEPARTMENTS.len()],
+            LOCATIONS[j % 3],
         ));
     }
     for (email, name, department, location) in &people {
@@ -248,7 +311,7 @@ pub async fn demo(pool: &PgPool, hasher: &Hasher) -> anyhow::Result<()> {
         "members",
     ));
     let visibilities = ["public", "members", "private", "members"];
-    for (i, (email, ..)) in people.iter().enumerate().skip(4) {
+    for (i, (email, ..)) in people.iter().enumerate().take(4 + FIRST.len()).skip(4) {
         for k in 0..3 {
             let g = &GROUPS[(i * 3 + k * 4) % GROUPS.len()];
             let kind = if (i + k) % 4 == 0 { "ally" } else { "member" };
@@ -270,6 +333,36 @@ pub async fn demo(pool: &PgPool, hasher: &Hasher) -> anyhow::Result<()> {
                 status,
                 visibilities[(i / 2 + k) % visibilities.len()],
             ));
+        }
+    }
+    // The cohort: most join Women, many also Black Employees and Latinx; a co-lead for Pride
+    // beside the demo lead, and more requests waiting for Pride's leads.
+    for j in 0..COHORT {
+        let email = cohort_email(j);
+        let kind = if j % 5 == 4 { "ally" } else { "member" };
+        let visibility = visibilities[j % visibilities.len()];
+        if j < COHORT_WOMEN {
+            plan.push((email.clone(), "women", kind, "member", "active", visibility));
+        }
+        // Leads are named publicly: members of type member, visibility public.
+        let lead_of = |slug: &str| match (j, slug) {
+            (2, "black-employees") | (3, "latinx") => Some(("member", "lead", "public")),
+            _ => None,
+        };
+        for (slug, wanted) in [
+            ("black-employees", j % 2 == 0 && j < 30),
+            ("latinx", j % 3 == 0),
+        ] {
+            if wanted {
+                let (kind, role, visibility) =
+                    lead_of(slug).unwrap_or((kind, "member", visibility));
+                plan.push((email.clone(), slug, kind, role, "active", visibility));
+            }
+        }
+        match j {
+            0 => plan.push((email, "pride", "member", "lead", "active", "public")),
+            30..=32 => plan.push((email, "pride", kind, "member", "pending", visibility)),
+            _ => {}
         }
     }
     for (email, slug, kind, role, status, visibility) in &plan {
@@ -303,8 +396,37 @@ pub async fn demo(pool: &PgPool, hasher: &Hasher) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("seeding a membership of {slug}"))?;
     }
+
+    let today = OffsetDateTime::now_utc().replace_time(Time::MIDNIGHT);
+    activity::leavers(&mut tx).await?;
+    activity::audit(&mut tx, today).await?;
+    activity::events(&mut tx, today).await?;
+    mentoring::load(&mut tx, today).await?;
+    // PRIVACY NOTICES (issue 9): load the notices of `SENSITIVE_GROUPS` here, and one
+    // membership whose accepted notice is out of date.
     tx.commit().await?;
     Ok(())
+}
+
+/// People of the second cohort.
+const COHORT: usize = 40;
+/// The first this many of the cohort are in Women; the rest joined it and left.
+const COHORT_WOMEN: usize = 34;
+
+fn cohort_email(j: usize) -> String {
+    format!("colleague{:02}@belong.example", j + 1)
+}
+
+/// The demo accounts, left out where the demo picks "someone".
+const DEMO_ACCOUNTS: [&str; 4] = [DEMO_ADMIN, DEMO_HR, DEMO_LEAD, DEMO_EMPLOYEE];
+
+/// The fixed id of a demo row named `key`, so that a later load finds the row again: the first
+/// 16 bytes of SHA-256("belong-demo/" + key), as a version 8 (custom) UUID.
+pub fn demo_id(key: &str) -> Uuid {
+    let digest = Sha256::digest(format!("belong-demo/{key}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
 fn ascii(name: &str) -> String {
