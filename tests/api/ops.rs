@@ -233,6 +233,11 @@ async fn shutdown_lets_requests_in_flight_finish() {
         fresh.get(&health).send().await.is_err().then_some(())
     })
     .await;
+    // The request is still held inside the server, waiting for the lock, and the server
+    // runs on for it (one that stopped at the signal would be gone by now: it ends at the
+    // next timer tick, and the database round trips here take longer).
+    assert_eq!(app.lock_waiters().await, 1, "the request is no longer held");
+    assert!(app.membership_rows("pride").await.is_empty());
     assert!(!in_flight.is_finished(), "the request was not held");
     assert!(!app.server_stopped(), "stopped with a request in flight");
 
