@@ -17,7 +17,7 @@ use crate::audit::{self, Action, AuditEntry};
 use crate::error::AppError;
 use crate::paging::{Page, PageRequest};
 
-pub use principal::{Admin, CurrentUser, GlobalRole, ReportReader, role_names};
+pub use principal::{Admin, CurrentUser, GlobalRole, HeldRoles, ReportReader};
 
 /// A user as the API shows it to themselves and to admins.
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,10 +54,14 @@ impl From<UserRow> for User {
             display_name: r.display_name,
             department: r.department,
             location: r.location,
-            roles: role_names(r.is_hr, r.is_admin)
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            roles: HeldRoles {
+                hr: r.is_hr,
+                admin: r.is_admin,
+            }
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect(),
             active: r.active,
             created_at: r.created_at,
         }

@@ -29,16 +29,25 @@ impl GlobalRole {
     }
 }
 
-/// The roles a user shows to clients: `employee` first, then the global roles.
-pub fn role_names(is_hr: bool, is_admin: bool) -> Vec<&'static str> {
-    let mut roles = vec!["employee"];
-    if is_hr {
-        roles.push(GlobalRole::Hr.as_str());
+/// Which global roles a user holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeldRoles {
+    pub hr: bool,
+    pub admin: bool,
+}
+
+impl HeldRoles {
+    /// The roles a user shows to clients: `employee` first, then the global roles.
+    pub fn names(self) -> Vec<&'static str> {
+        let mut roles = vec!["employee"];
+        if self.hr {
+            roles.push(GlobalRole::Hr.as_str());
+        }
+        if self.admin {
+            roles.push(GlobalRole::Admin.as_str());
+        }
+        roles
     }
-    if is_admin {
-        roles.push(GlobalRole::Admin.as_str());
-    }
-    roles
 }
 
 /// The signed-in, active user behind a request, with their roles as PostgreSQL holds them
@@ -94,7 +103,11 @@ impl CurrentUser {
 
     /// What a front door shows as the caller's roles.
     pub fn role_names(&self) -> Vec<&'static str> {
-        role_names(self.is_hr, self.is_admin)
+        HeldRoles {
+            hr: self.is_hr,
+            admin: self.is_admin,
+        }
+        .names()
     }
 }
 
