@@ -19,6 +19,7 @@ pub enum Action {
     AdminBootstrapped,
     GroupCreated,
     GroupArchived,
+    PrivacyNoticeChanged,
     MembersCsvDownloaded,
     ReportDownloaded,
 }
@@ -33,6 +34,7 @@ impl Action {
             Action::AdminBootstrapped => "user.admin_bootstrapped",
             Action::GroupCreated => "group.created",
             Action::GroupArchived => "group.archived",
+            Action::PrivacyNoticeChanged => "group.privacy_notice",
             Action::MembersCsvDownloaded => "report.members_csv",
             Action::ReportDownloaded => "report.downloaded",
         }

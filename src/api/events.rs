@@ -55,7 +55,7 @@ async fn list_events(
     Path(slug): Path<String>,
     Query(params): Query<EventListParams>,
 ) -> AppResult<Json<Page<Event>>> {
-    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
     let from = instant::parse_optional("from", params.from.as_deref())?;
     let to = instant::parse_optional("to", params.to.as_deref())?;
     instant::check_range(from, to)?;
@@ -79,7 +79,7 @@ async fn create_event(
     Path(slug): Path<String>,
     Json(body): Json<EventFields>,
 ) -> AppResult<(StatusCode, Json<Event>)> {
-    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
     let id = store::create(&state.pool, &group, body).await?;
     let event = events::resolve(&state.pool, &user, &id.to_string()).await?;
     Ok((

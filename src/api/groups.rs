@@ -1,7 +1,7 @@
 //! The groups API: thin adapters over `directory`, `memberships` and `roster`.
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -13,7 +13,8 @@ use crate::api::{Json, PageParams, Query, parse_id};
 use crate::error::{AppError, AppResult, Problem};
 use crate::groups::directory::{self, GroupDetail, GroupListItem};
 use crate::groups::editing::{self, GroupFields};
-use crate::groups::memberships::{self, Joined, MemberChange, MyMembership};
+use crate::groups::memberships::{self, JoinChoice, Joined, MemberChange, MyMembership};
+use crate::groups::notice::{self, NoticeEdit, PrivacyNotice};
 use crate::groups::roster::{self, RosterEntry};
 use crate::groups::{MembershipRole, MembershipType, Visibility};
 use crate::lifecycle;
@@ -29,6 +30,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_members))
         .routes(routes!(members_csv))
         .routes(routes!(change_member, remove_member))
+        .routes(routes!(get_privacy_notice, put_privacy_notice))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -68,7 +70,7 @@ async fn create_group(
     Json(body): Json<GroupFields>,
 ) -> AppResult<(StatusCode, Json<GroupDetail>)> {
     let slug = editing::create(&state.pool, &user.admin()?, body).await?;
-    let group = directory::resolve(&state.pool, &user, &slug, true).await?;
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
     Ok((
         StatusCode::CREATED,
         Json(directory::detail(&state.pool, &group).await?),
@@ -83,7 +85,7 @@ async fn get_group(
     user: CurrentUser,
     Path(slug): Path<String>,
 ) -> AppResult<Json<GroupDetail>> {
-    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
     Ok(Json(directory::detail(&state.pool, &group).await?))
 }
 
@@ -97,7 +99,7 @@ async fn update_group(
     Path(slug): Path<String>,
     Json(body): Json<GroupFields>,
 ) -> AppResult<Json<GroupDetail>> {
-    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
     editing::update(&state.pool, &group, body).await?;
     Ok(Json(directory::detail(&state.pool, &group).await?))
 }
@@ -112,7 +114,7 @@ async fn archive_group(
     Path(slug): Path<String>,
 ) -> AppResult<Json<GroupDetail>> {
     let admin = user.admin()?;
-    let group = directory::resolve(&state.pool, &user, &slug, true).await?;
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
     editing::archive(&state.pool, &admin, &group).await?;
     Ok(Json(directory::detail(&state.pool, &group).await?))
 }
@@ -124,12 +126,17 @@ pub struct JoinRequest {
     kind: Option<String>,
     /// `public`, `members` (the default for a new membership) or `private`.
     visibility: Option<String>,
+    /// The version of the group's privacy notice the caller accepted: required to join a group
+    /// that has one, and then equal to its current version.
+    consent_version: Option<i64>,
 }
 
 #[utoipa::path(put, path = "/api/v1/groups/{slug}/membership", tag = "memberships", params(("slug" = String, Path)),
     request_body = JoinRequest, security(("bearer" = [])),
     responses((status = 201, description = "joined", body = MyMembership), (status = 200, description = "already a member; type and visibility updated", body = MyMembership),
-              (status = 404, body = Problem), (status = 409, description = "archived group", body = Problem), (status = 422, body = Problem)))]
+              (status = 404, description = "no such group (or archived)", body = Problem),
+              (status = 409, description = "a lead changing their visibility away from `public`, or to ally, without stepping down", body = Problem),
+              (status = 422, description = "a bad field, or a missing or stale `consent_version` where the group has a privacy notice", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn join(
     State(state): State<AppState>,
@@ -137,7 +144,7 @@ async fn join(
     Path(slug): Path<String>,
     Json(body): Json<JoinRequest>,
 ) -> AppResult<Response> {
-    let group = directory::resolve(&state.pool, &user, &slug, true).await?;
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
     let kind = match body.kind.as_deref() {
         Some(raw) => MembershipType::parse_field(raw)?,
         None => return Err(AppError::invalid("type", "is required")),
@@ -147,8 +154,13 @@ async fn join(
         .as_deref()
         .map(Visibility::parse_field)
         .transpose()?;
+    let choice = JoinChoice {
+        kind,
+        visibility,
+        consent_version: body.consent_version,
+    };
     Ok(
-        match memberships::join(&state.pool, &group, kind, visibility).await? {
+        match memberships::join(&state.pool, &group, choice).await? {
             Joined::Created(m) => (StatusCode::CREATED, Json(m)).into_response(),
             Joined::Existing(m) => (StatusCode::OK, Json(m)).into_response(),
         },
@@ -164,7 +176,7 @@ async fn leave(
     user: CurrentUser,
     Path(slug): Path<String>,
 ) -> AppResult<StatusCode> {
-    let group = directory::resolve(&state.pool, &user, &slug, true).await?;
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
     lifecycle::leave(&state.pool, &group).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -180,7 +192,7 @@ async fn list_members(
     Path(slug): Path<String>,
     Query(page): Query<PageParams>,
 ) -> AppResult<Json<Page<RosterEntry>>> {
-    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
     Ok(Json(
         roster::page(&state.pool, &group, &page.parse()?).await?,
     ))
@@ -195,21 +207,8 @@ async fn members_csv(
     user: CurrentUser,
     Path(slug): Path<String>,
 ) -> AppResult<Response> {
-    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
-    let body = roster::csv(&state.pool, &group).await?;
-    let today = time::OffsetDateTime::now_utc().date();
-    let filename = format!("belong-{}-members-{today}.csv", group.slug);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
+    roster::csv(&state.pool, &group).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -223,7 +222,8 @@ pub struct MemberChangeRequest {
 #[utoipa::path(patch, path = "/api/v1/groups/{slug}/members/{user_id}", tag = "memberships",
     params(("slug" = String, Path), ("user_id" = uuid::Uuid, Path)), request_body = MemberChangeRequest, security(("bearer" = [])),
     responses((status = 200, body = MyMembership), (status = 403, body = Problem), (status = 404, description = "not a member", body = Problem),
-              (status = 409, description = "not pending, or not yet approved", body = Problem), (status = 422, body = Problem)))]
+              (status = 409, description = "not pending, not yet approved, or promoting a membership that is not `public` (ask the member to make it public first)", body = Problem),
+              (status = 422, body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn change_member(
     State(state): State<AppState>,
@@ -231,7 +231,7 @@ async fn change_member(
     Path((slug, user_id)): Path<(String, String)>,
     Json(body): Json<MemberChangeRequest>,
 ) -> AppResult<Json<MyMembership>> {
-    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
     group.access.require_manage()?;
     let target = parse_id(&user_id)?;
     let approve = match body.status.as_deref() {
@@ -267,9 +267,38 @@ async fn remove_member(
     user: CurrentUser,
     Path((slug, user_id)): Path<(String, String)>,
 ) -> AppResult<StatusCode> {
-    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
     group.access.require_manage()?;
     let target = parse_id(&user_id)?;
     lifecycle::remove_member(&state.pool, &group, target).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/groups/{slug}/privacy-notice", tag = "groups", params(("slug" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, description = "the group's privacy notice; an empty `text` means it has none", body = PrivacyNotice),
+              (status = 404, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn get_privacy_notice(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(slug): Path<String>,
+) -> AppResult<Json<PrivacyNotice>> {
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
+    Ok(Json(notice::get(&state.pool, &group).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/groups/{slug}/privacy-notice", tag = "groups", params(("slug" = String, Path)),
+    request_body = NoticeEdit, security(("bearer" = [])),
+    responses((status = 200, description = "the notice, its version raised by one (an empty text removes it); members who accepted an older version are asked again", body = PrivacyNotice),
+              (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+#[tracing::instrument(skip_all)]
+async fn put_privacy_notice(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(slug): Path<String>,
+    Json(body): Json<NoticeEdit>,
+) -> AppResult<Json<PrivacyNotice>> {
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
+    Ok(Json(notice::put(&state.pool, &group, body).await?))
 }

@@ -33,7 +33,7 @@ async fn list_offers(
     Path(slug): Path<String>,
     Query(page): Query<PageParams>,
 ) -> AppResult<Json<Page<Offer>>> {
-    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
     Ok(Json(
         mentoring::list_offers(&state.pool, &group, &page.parse()?).await?,
     ))
@@ -49,7 +49,7 @@ async fn create_offer(
     Path(slug): Path<String>,
     Json(body): Json<OfferFields>,
 ) -> AppResult<(StatusCode, Json<Offer>)> {
-    let group = directory::resolve(&state.pool, &user, &slug, false).await?;
+    let group = directory::resolve(&state.pool, &user, &slug).await?;
     let id = mentoring::create_offer(&state.pool, &group, body).await?;
     Ok((
         StatusCode::CREATED,

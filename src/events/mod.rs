@@ -146,6 +146,8 @@ mod tests {
                 is_admin: admin,
                 role,
                 status,
+                kind: None,
+                visibility: None,
             },
             audience,
         }

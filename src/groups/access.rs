@@ -4,18 +4,22 @@
 //! groups migration), because every roster and every count applies it inside its query:
 //! a viewer always sees their own entry; admins and active leads of the group see every entry
 //! (pending and private included, with email, department and location); anyone else sees
-//! active `public` entries, and an active member or ally of the group also sees active
-//! `members` entries. Counts shown to a user count only what that user may see, so a count
-//! split by type never reveals a hidden membership.
+//! active `public` entries; and an active member of type `member` whose own membership is
+//! `members` or `public` also sees active `members` entries (reciprocity: you see the members
+//! who can see you, so nobody can join invisibly, or as an ally, read the roster and leave).
+//! Counts shown to a user count only what that user may see, so a count split by type never
+//! reveals a hidden membership.
 //!
 //! Leading a group is a public role: a group's page names its active leads to every employee
-//! (people must know whom to ask), whatever the visibility of the lead's own membership.
+//! (people must know whom to ask), so a lead's membership is `public` (the database holds the
+//! rule as the `memberships_lead_public` constraint; `memberships` answers 409 to a promotion
+//! of a hidden membership and to a lead who would hide without stepping down).
 
 use uuid::Uuid;
 
 use crate::accounts::CurrentUser;
 use crate::error::AppError;
-use crate::groups::{MembershipRole, MembershipStatus};
+use crate::groups::{MembershipRole, MembershipStatus, MembershipType, Visibility};
 
 /// The caller's standing in one group.
 #[derive(Debug, Clone)]
@@ -24,6 +28,9 @@ pub struct GroupAccess {
     pub is_admin: bool,
     pub role: Option<MembershipRole>,
     pub status: Option<MembershipStatus>,
+    /// The caller's own membership type and visibility (reciprocity of `members` entries).
+    pub kind: Option<MembershipType>,
+    pub visibility: Option<Visibility>,
 }
 
 impl GroupAccess {
@@ -37,7 +44,16 @@ impl GroupAccess {
             is_admin: user.is_admin,
             role,
             status,
+            kind: None,
+            visibility: None,
         }
+    }
+
+    /// The caller's own membership type and visibility, which the roster rule reads.
+    pub fn with_own(mut self, kind: Option<MembershipType>, visibility: Option<Visibility>) -> Self {
+        self.kind = kind;
+        self.visibility = visibility;
+        self
     }
 
     pub fn is_lead(&self) -> bool {
@@ -87,6 +103,8 @@ mod tests {
             is_admin,
             role,
             status,
+            kind: None,
+            visibility: None,
         }
     }
 

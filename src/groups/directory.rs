@@ -25,20 +25,17 @@ pub struct GroupRef {
     pub access: GroupAccess,
 }
 
-/// Finds a group by slug for this caller. Unknown slugs, malformed slugs and (except for
-/// admins, or when `include_archived`) archived groups are all 404.
+/// Finds a group by slug for this caller. Unknown slugs, malformed slugs and, except for
+/// admins, archived groups are all 404, on every route: an archived group answers exactly as
+/// one that never existed, so nobody can learn that it did, or that they were in it.
 #[tracing::instrument(skip_all)]
-pub async fn resolve(
-    pool: &PgPool,
-    user: &CurrentUser,
-    slug: &str,
-    include_archived: bool,
-) -> Result<GroupRef, AppError> {
+pub async fn resolve(pool: &PgPool, user: &CurrentUser, slug: &str) -> Result<GroupRef, AppError> {
     let slug = Slug::parse(slug).map_err(|_| AppError::NotFound)?;
     let row = sqlx::query!(
         r#"SELECT g.id, g.slug, g.join_policy AS "join_policy: JoinPolicy",
                   g.archived_at IS NOT NULL AS "archived!",
-                  m.role AS "role?: MembershipRole", m.status AS "status?: MembershipStatus"
+                  m.role AS "role?: MembershipRole", m.status AS "status?: MembershipStatus",
+                  m.type AS "kind?: MembershipType", m.visibility AS "visibility?: Visibility"
            FROM groups g
            LEFT JOIN memberships m ON m.group_id = g.id AND m.user_id = $2
            WHERE g.slug = $1"#,
@@ -48,8 +45,8 @@ pub async fn resolve(
     .fetch_optional(pool)
     .await?
     .ok_or(AppError::NotFound)?;
-    let access = GroupAccess::new(user, row.role, row.status);
-    if row.archived && !include_archived && !access.sees_archived() {
+    let access = GroupAccess::new(user, row.role, row.status).with_own(row.kind, row.visibility);
+    if row.archived && !access.sees_archived() {
         return Err(AppError::NotFound);
     }
     Ok(GroupRef {
@@ -69,6 +66,9 @@ pub struct MembershipSummary {
     pub role: MembershipRole,
     pub status: MembershipStatus,
     pub visibility: Visibility,
+    /// The group's privacy notice changed since the caller accepted it (or they never did):
+    /// show it again and ask for consent to its current version.
+    pub consent_outdated: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -112,12 +112,14 @@ fn summary(
     role: Option<MembershipRole>,
     status: Option<MembershipStatus>,
     visibility: Option<Visibility>,
+    consent_outdated: Option<bool>,
 ) -> Option<MembershipSummary> {
     Some(MembershipSummary {
         kind: kind?,
         role: role?,
         status: status?,
         visibility: visibility?,
+        consent_outdated: consent_outdated.unwrap_or(false),
     })
 }
 
@@ -153,7 +155,7 @@ pub async fn list(
     };
     let rows = sqlx::query!(
         r#"WITH ranked AS (
-               SELECT g.id, g.slug, g.name, g.tagline, g.join_policy,
+               SELECT g.id, g.slug, g.name, g.tagline, g.join_policy, g.privacy_notice, g.privacy_notice_version,
                       CASE WHEN $3::text IS NULL THEN 0::real
                            ELSE ts_rank(g.search, to_tsquery('english', $3)) END AS rank
                FROM groups g
@@ -174,6 +176,7 @@ pub async fn list(
                   g.rank AS "rank!",
                   mm.type AS "my_type?: MembershipType", mm.role AS "my_role?: MembershipRole",
                   mm.status AS "my_status?: MembershipStatus", mm.visibility AS "my_visibility?: Visibility",
+                  consent_outdated(g.privacy_notice, g.privacy_notice_version, mm.consent_version) AS "my_consent_outdated?",
                   counts.members AS "member_count!", counts.allies AS "ally_count!",
                   coalesce((SELECT json_agg(json_build_object('id', u.id, 'display_name', u.display_name)
                                             ORDER BY u.display_name, u.id)
@@ -187,7 +190,7 @@ pub async fn list(
                       count(*) FILTER (WHERE c.type = 'ally') AS allies
                FROM memberships c
                WHERE c.group_id = g.id AND c.status = 'active'
-                 AND membership_visible(c.user_id, c.status, c.visibility, $1, $2, mm.role, mm.status)
+                 AND membership_visible(c.user_id, c.status, c.visibility, $1, $2, mm.role, mm.status, mm.type, mm.visibility)
            ) counts
            ORDER BY g.rank DESC, g.name, g.slug"#,
         user.id,
@@ -212,7 +215,13 @@ pub async fn list(
                 member_count: r.member_count,
                 ally_count: r.ally_count,
                 leads: r.leads.0,
-                my_membership: summary(r.my_type, r.my_role, r.my_status, r.my_visibility),
+                my_membership: summary(
+                    r.my_type,
+                    r.my_role,
+                    r.my_status,
+                    r.my_visibility,
+                    r.my_consent_outdated,
+                ),
             };
             (key, item)
         })
@@ -231,6 +240,7 @@ pub async fn detail(pool: &PgPool, group: &GroupRef) -> Result<GroupDetail, AppE
                   g.join_policy AS "join_policy: JoinPolicy", g.archived_at IS NOT NULL AS "archived!",
                   mm.type AS "my_type?: MembershipType", mm.role AS "my_role?: MembershipRole",
                   mm.status AS "my_status?: MembershipStatus", mm.visibility AS "my_visibility?: Visibility",
+                  consent_outdated(g.privacy_notice, g.privacy_notice_version, mm.consent_version) AS "my_consent_outdated?",
                   counts.members AS "member_count!", counts.allies AS "ally_count!",
                   coalesce((SELECT json_agg(json_build_object('id', u.id, 'display_name', u.display_name)
                                             ORDER BY u.display_name, u.id)
@@ -244,7 +254,7 @@ pub async fn detail(pool: &PgPool, group: &GroupRef) -> Result<GroupDetail, AppE
                       count(*) FILTER (WHERE c.type = 'ally') AS allies
                FROM memberships c
                WHERE c.group_id = g.id AND c.status = 'active'
-                 AND membership_visible(c.user_id, c.status, c.visibility, $2, $3, mm.role, mm.status)
+                 AND membership_visible(c.user_id, c.status, c.visibility, $2, $3, mm.role, mm.status, mm.type, mm.visibility)
            ) counts
            WHERE g.id = $1"#,
         group.id,
@@ -264,7 +274,13 @@ pub async fn detail(pool: &PgPool, group: &GroupRef) -> Result<GroupDetail, AppE
         member_count: r.member_count,
         ally_count: r.ally_count,
         leads: r.leads.0,
-        my_membership: summary(r.my_type, r.my_role, r.my_status, r.my_visibility),
+        my_membership: summary(
+                    r.my_type,
+                    r.my_role,
+                    r.my_status,
+                    r.my_visibility,
+                    r.my_consent_outdated,
+                ),
         archived: r.archived,
         created_at: r.created_at,
     })

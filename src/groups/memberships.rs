@@ -24,6 +24,10 @@ pub struct MyMembership {
     pub visibility: Visibility,
     #[serde(with = "time::serde::rfc3339")]
     pub joined_at: OffsetDateTime,
+    /// The version of the group's privacy notice accepted on joining (null: none accepted).
+    pub consent_version: Option<i32>,
+    /// The group's privacy notice changed since the holder accepted it (or they never did).
+    pub consent_outdated: bool,
 }
 
 struct Row {
@@ -31,20 +35,8 @@ struct Row {
     role: MembershipRole,
     status: MembershipStatus,
     visibility: Visibility,
-    joined_at: OffsetDateTime,
-}
-
-impl Row {
-    fn into_mine(self, slug: &str) -> MyMembership {
-        MyMembership {
-            group_slug: slug.to_string(),
-            kind: self.kind,
-            role: self.role,
-            status: self.status,
-            visibility: self.visibility,
-            joined_at: self.joined_at,
-        }
-    }
+    consent_version: Option<i32>,
+    consented_at: Option<OffsetDateTime>,
 }
 
 /// The caller's memberships, for `/me`.
@@ -53,13 +45,36 @@ pub async fn mine(pool: &PgPool, user_id: Uuid) -> Result<Vec<MyMembership>, App
     Ok(sqlx::query_as!(
         MyMembership,
         r#"SELECT g.slug AS group_slug, m.type AS "kind: MembershipType", m.role AS "role: MembershipRole",
-                  m.status AS "status: MembershipStatus", m.visibility AS "visibility: Visibility", m.joined_at
+                  m.status AS "status: MembershipStatus", m.visibility AS "visibility: Visibility", m.joined_at,
+                  m.consent_version,
+                  consent_outdated(g.privacy_notice, g.privacy_notice_version, m.consent_version) AS "consent_outdated!"
            FROM memberships m JOIN groups g ON g.id = m.group_id
            WHERE m.user_id = $1 AND g.archived_at IS NULL
            ORDER BY g.name, g.slug"#,
         user_id
     )
     .fetch_all(pool)
+    .await?)
+}
+
+/// One membership as its holder sees it, read inside the transaction that changed it.
+async fn fetch_mine(
+    tx: &mut Transaction<'_, Postgres>,
+    group_id: Uuid,
+    user_id: Uuid,
+) -> Result<MyMembership, AppError> {
+    Ok(sqlx::query_as!(
+        MyMembership,
+        r#"SELECT g.slug AS group_slug, m.type AS "kind: MembershipType", m.role AS "role: MembershipRole",
+                  m.status AS "status: MembershipStatus", m.visibility AS "visibility: Visibility", m.joined_at,
+                  m.consent_version,
+                  consent_outdated(g.privacy_notice, g.privacy_notice_version, m.consent_version) AS "consent_outdated!"
+           FROM memberships m JOIN groups g ON g.id = m.group_id
+           WHERE m.group_id = $1 AND m.user_id = $2"#,
+        group_id,
+        user_id
+    )
+    .fetch_one(&mut **tx)
     .await?)
 }
 
@@ -74,8 +89,9 @@ async fn record(
     reason: Option<&str>,
 ) -> Result<(), AppError> {
     sqlx::query!(
-        "INSERT INTO membership_history (group_id, user_id, actor_id, event, type, role, status, visibility, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO membership_history (group_id, user_id, actor_id, event, type, role, status, visibility, reason,
+                                         consent_version, consented_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         group_id,
         user_id,
         actor_id,
@@ -84,7 +100,9 @@ async fn record(
         row.role as MembershipRole,
         row.status as MembershipStatus,
         row.visibility as Visibility,
-        reason
+        reason,
+        row.consent_version,
+        row.consented_at
     )
     .execute(&mut **tx)
     .await?;
@@ -99,7 +117,7 @@ async fn lock_row(
     Ok(sqlx::query_as!(
         Row,
         r#"SELECT type AS "kind: MembershipType", role AS "role: MembershipRole",
-                  status AS "status: MembershipStatus", visibility AS "visibility: Visibility", joined_at
+                  status AS "status: MembershipStatus", visibility AS "visibility: Visibility", consent_version, consented_at
            FROM memberships WHERE group_id = $1 AND user_id = $2
            FOR UPDATE"#,
         group_id,
@@ -115,20 +133,65 @@ pub enum Joined {
     Existing(MyMembership),
 }
 
+/// What the caller asks for when joining (or changing their membership).
+#[derive(Debug, Clone, Copy)]
+pub struct JoinChoice {
+    pub kind: MembershipType,
+    pub visibility: Option<Visibility>,
+    /// The version of the group's privacy notice the caller accepted.
+    pub consent_version: Option<i64>,
+}
+
+/// The 409 of a lead who would hide their membership (or turn ally) while leading.
+fn lead_must_stay_public() -> AppError {
+    AppError::Conflict(
+        "a lead's membership is public, as leads are named to every employee: step down as lead \
+         before changing its visibility or type"
+            .into(),
+    )
+}
+
+/// The rule of consent: where the group has a privacy notice, a new membership must carry the
+/// version of it the employee accepted, and any version sent must be the current one (an
+/// employee cannot accept a text they were not shown). Answers the version to record.
+fn check_consent(
+    notice_version: Option<i32>,
+    sent: Option<i64>,
+    creating: bool,
+) -> Result<Option<i32>, AppError> {
+    let Some(current) = notice_version else {
+        return Ok(None);
+    };
+    match sent {
+        Some(v) if v == i64::from(current) => Ok(Some(current)),
+        Some(_) => Err(AppError::invalid(
+            "consent_version",
+            format!("must be the current version of the group's privacy notice ({current}): read it again"),
+        )),
+        None if creating => Err(AppError::invalid(
+            "consent_version",
+            format!("is required: this group has a privacy notice (version {current}) to accept before joining"),
+        )),
+        None => Ok(None),
+    }
+}
+
 /// Joins a group, or changes the type and visibility of an existing membership. Joining
-/// twice is not an error. An `approval` group makes the membership pending.
+/// twice is not an error. An `approval` group makes the membership pending. Where the group
+/// has a privacy notice, see [`check_consent`]; a member who sends the current version again
+/// records their renewed consent.
 #[tracing::instrument(skip_all)]
-pub async fn join(
-    pool: &PgPool,
-    group: &GroupRef,
-    kind: MembershipType,
-    visibility: Option<Visibility>,
-) -> Result<Joined, AppError> {
+pub async fn join(pool: &PgPool, group: &GroupRef, choice: JoinChoice) -> Result<Joined, AppError> {
     if group.archived {
         return Err(AppError::Conflict(
             "this group is archived and takes no new members".into(),
         ));
     }
+    let JoinChoice {
+        kind,
+        visibility,
+        consent_version,
+    } = choice;
     let user_id = group.access.user_id;
     let status = match group.join_policy {
         JoinPolicy::Open => MembershipStatus::Active,
@@ -136,22 +199,35 @@ pub async fn join(
     };
     let mut tx = pool.begin().await?;
     crate::accounts::principal::lock_active(&mut tx, user_id).await?;
+    // The share lock makes a concurrent edit of the notice wait until this join is recorded,
+    // so a consent is never recorded against a version that was already replaced.
+    let notice = sqlx::query_scalar!(
+        r#"SELECT CASE WHEN privacy_notice <> '' THEN privacy_notice_version END AS "version"
+           FROM groups WHERE id = $1 FOR SHARE"#,
+        group.id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    // A wrong version is refused whether the membership exists or not.
+    check_consent(notice, consent_version, false)?;
+    let consent = consent_version.and(notice);
     // One statement inserts the membership or, when it exists (however recently a concurrent
     // request of the same user made it, or ended it), locks it: PostgreSQL guarantees an insert
     // or an update, so a race with our own join or leave can never fail the request. The no-op
     // update leaves `xmax` set, which tells an existing row from a new one.
     let upserted = sqlx::query!(
-        r#"INSERT INTO memberships (group_id, user_id, type, status, visibility)
-           VALUES ($1, $2, $3, $4, $5)
+        r#"INSERT INTO memberships (group_id, user_id, type, status, visibility, consent_version, consented_at)
+           VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $6::int IS NULL THEN NULL ELSE now() END)
            ON CONFLICT (group_id, user_id) DO UPDATE SET type = memberships.type
            RETURNING type AS "kind: MembershipType", role AS "role: MembershipRole",
-                     status AS "status: MembershipStatus", visibility AS "visibility: Visibility", joined_at,
+                     status AS "status: MembershipStatus", visibility AS "visibility: Visibility", consent_version, consented_at,
                      (xmax = 0) AS "inserted!""#,
         group.id,
         user_id,
         kind as MembershipType,
         status as MembershipStatus,
-        visibility.unwrap_or(Visibility::Members) as Visibility
+        visibility.unwrap_or(Visibility::Members) as Visibility,
+        consent
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -160,32 +236,48 @@ pub async fn join(
         role: upserted.role,
         status: upserted.status,
         visibility: upserted.visibility,
-        joined_at: upserted.joined_at,
+        consent_version: upserted.consent_version,
+        consented_at: upserted.consented_at,
     };
     if upserted.inserted {
+        // Dropping the transaction undoes the insert.
+        check_consent(notice, consent_version, true)?;
         let event = match existing.status {
             MembershipStatus::Active => MembershipEvent::Joined,
             MembershipStatus::Pending => MembershipEvent::Requested,
         };
         record(&mut tx, group.id, user_id, user_id, event, &existing, None).await?;
+        let mine = fetch_mine(&mut tx, group.id, user_id).await?;
         tx.commit().await?;
-        return Ok(Joined::Created(existing.into_mine(&group.slug)));
+        return Ok(Joined::Created(mine));
     }
     let visibility = visibility.unwrap_or(existing.visibility);
-    if existing.kind == kind && existing.visibility == visibility {
+    if existing.role == MembershipRole::Lead
+        && (visibility != Visibility::Public
+            || (existing.kind == MembershipType::Member && kind == MembershipType::Ally))
+    {
+        return Err(lead_must_stay_public());
+    }
+    let renewed = consent.is_some() && consent != existing.consent_version;
+    if existing.kind == kind && existing.visibility == visibility && !renewed {
+        let mine = fetch_mine(&mut tx, group.id, user_id).await?;
         tx.commit().await?;
-        return Ok(Joined::Existing(existing.into_mine(&group.slug)));
+        return Ok(Joined::Existing(mine));
     }
     let updated = sqlx::query_as!(
         Row,
-        r#"UPDATE memberships SET type = $3, visibility = $4
+        r#"UPDATE memberships
+           SET type = $3, visibility = $4,
+               consent_version = coalesce($5, consent_version),
+               consented_at = CASE WHEN $5::int IS NULL THEN consented_at ELSE now() END
            WHERE group_id = $1 AND user_id = $2
            RETURNING type AS "kind: MembershipType", role AS "role: MembershipRole",
-                     status AS "status: MembershipStatus", visibility AS "visibility: Visibility", joined_at"#,
+                     status AS "status: MembershipStatus", visibility AS "visibility: Visibility", consent_version, consented_at"#,
         group.id,
         user_id,
         kind as MembershipType,
-        visibility as Visibility
+        visibility as Visibility,
+        renewed.then_some(consent).flatten()
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -199,8 +291,9 @@ pub async fn join(
         None,
     )
     .await?;
+    let mine = fetch_mine(&mut tx, group.id, user_id).await?;
     tx.commit().await?;
-    Ok(Joined::Existing(updated.into_mine(&group.slug)))
+    Ok(Joined::Existing(mine))
 }
 
 async fn delete_row(
@@ -212,7 +305,7 @@ async fn delete_row(
         Row,
         r#"DELETE FROM memberships WHERE group_id = $1 AND user_id = $2
            RETURNING type AS "kind: MembershipType", role AS "role: MembershipRole",
-                     status AS "status: MembershipStatus", visibility AS "visibility: Visibility", joined_at"#,
+                     status AS "status: MembershipStatus", visibility AS "visibility: Visibility", consent_version, consented_at"#,
         group_id,
         user_id
     )
@@ -277,7 +370,7 @@ pub async fn change_member(
             r#"UPDATE memberships SET status = 'active', joined_at = now()
                WHERE group_id = $1 AND user_id = $2
                RETURNING type AS "kind: MembershipType", role AS "role: MembershipRole",
-                         status AS "status: MembershipStatus", visibility AS "visibility: Visibility", joined_at"#,
+                         status AS "status: MembershipStatus", visibility AS "visibility: Visibility", consent_version, consented_at"#,
             group.id,
             target
         )
@@ -300,12 +393,21 @@ pub async fn change_member(
                 "approve this request before changing its role".into(),
             ));
         }
+        // Leads are named to every employee: promoting a hidden membership would out its
+        // holder. Only they can make it public.
+        if role == MembershipRole::Lead && row.visibility != Visibility::Public {
+            return Err(AppError::Conflict(
+                "only a public membership can be promoted, as leads are named to every employee: \
+                 ask the member to make their membership public first"
+                    .into(),
+            ));
+        }
         row = sqlx::query_as!(
             Row,
             r#"UPDATE memberships SET role = $3
                WHERE group_id = $1 AND user_id = $2
                RETURNING type AS "kind: MembershipType", role AS "role: MembershipRole",
-                         status AS "status: MembershipStatus", visibility AS "visibility: Visibility", joined_at"#,
+                         status AS "status: MembershipStatus", visibility AS "visibility: Visibility", consent_version, consented_at"#,
             group.id,
             target,
             role as MembershipRole
@@ -323,8 +425,9 @@ pub async fn change_member(
         )
         .await?;
     }
+    let mine = fetch_mine(&mut tx, group.id, target).await?;
     tx.commit().await?;
-    Ok(row.into_mine(&group.slug))
+    Ok(mine)
 }
 
 /// Removes a member (or declines a pending request) inside `tx`, for a lead or admin. Not a

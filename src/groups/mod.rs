@@ -4,6 +4,7 @@ pub mod access;
 pub mod directory;
 pub mod editing;
 pub mod memberships;
+pub mod notice;
 pub mod roster;
 
 use serde::{Deserialize, Serialize};

@@ -1,18 +1,21 @@
 //! Rosters under the privacy rule (`membership_visible`, see `access`), as JSON pages and as
 //! the lead's CSV.
 
+use axum::response::Response;
+use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::csv::{Cell, write_record};
+use crate::csv::Cell;
 use crate::error::AppError;
 use crate::groups::directory::GroupRef;
 use crate::groups::{MembershipRole, MembershipStatus, MembershipType, Visibility};
 use crate::paging::{Page, PageRequest};
+use crate::reports::export::{self, CsvSink, Report, Stop};
 
 /// Shown to leads and admins only.
 #[derive(Debug, Serialize, ToSchema)]
@@ -71,7 +74,7 @@ async fn fetch(
                   m.status AS "status: MembershipStatus", m.visibility AS "visibility: Visibility", m.joined_at
            FROM memberships m JOIN users u ON u.id = m.user_id
            WHERE m.group_id = $1
-             AND membership_visible(m.user_id, m.status, m.visibility, $2, $3, $4, $5)
+             AND membership_visible(m.user_id, m.status, m.visibility, $2, $3, $4, $5, $9, $10)
              AND ($6::text IS NULL OR (u.display_name, m.user_id) > ($6, $7::uuid))
            ORDER BY u.display_name, m.user_id
            LIMIT $8"#,
@@ -82,7 +85,9 @@ async fn fetch(
         access.status as Option<MembershipStatus>,
         after_name,
         after_id,
-        limit
+        limit,
+        access.kind as Option<MembershipType>,
+        access.visibility as Option<Visibility>
     )
     .fetch_all(pool)
     .await?)
@@ -133,19 +138,72 @@ pub const CSV_HEADER: [&str; 10] = [
     "joined_at",
 ];
 
-/// The whole roster as CSV, for leads and admins (403 for anyone else).
+/// The whole roster as the caller sees it, as CSV, for leads and admins (403 for anyone else),
+/// through the reports' streaming path: the same headers (no cache keeps a copy), memory that
+/// does not grow with the roster, and an audit record of who took the contact details.
 #[tracing::instrument(skip_all)]
-pub async fn csv(pool: &PgPool, group: &GroupRef) -> Result<Vec<u8>, AppError> {
-    group.access.require_manage()?;
-    let rows = fetch(pool, group, None, None).await?;
-    let mut out = Vec::with_capacity(64 * (rows.len() + 1));
-    write_record(&mut out, CSV_HEADER.iter().map(|h| Cell::Text(h)));
-    for r in &rows {
-        let id = r.user_id.to_string();
-        let joined = r.joined_at.format(&Rfc3339).unwrap_or_default();
-        write_record(
-            &mut out,
-            [
+pub async fn csv(pool: &PgPool, group: &GroupRef) -> Result<Response, AppError> {
+    export::start_roster(
+        pool,
+        &group.access,
+        RosterCsv {
+            group: group.clone(),
+        },
+    )
+    .await
+}
+
+/// The lead's roster export, as a report of the streaming path.
+struct RosterCsv {
+    group: GroupRef,
+}
+
+impl Report for RosterCsv {
+    fn name(&self) -> &'static str {
+        "members"
+    }
+
+    fn file_stem(&self) -> String {
+        format!("{}-members", self.group.slug)
+    }
+
+    fn audit_action(&self) -> crate::audit::Action {
+        crate::audit::Action::MembersCsvDownloaded
+    }
+
+    fn audit_target(&self) -> String {
+        self.group.slug.clone()
+    }
+
+    fn params(&self) -> serde_json::Value {
+        serde_json::json!({ "group": self.group.slug })
+    }
+
+    async fn write(&self, conn: &mut PgConnection, sink: &mut CsvSink) -> Result<(), Stop> {
+        sink.header(&CSV_HEADER).await?;
+        let access = &self.group.access;
+        let mut rows = sqlx::query_as!(
+            Row,
+            r#"SELECT m.user_id, u.display_name, u.email, u.department, u.location,
+                      m.type AS "kind: MembershipType", m.role AS "role: MembershipRole",
+                      m.status AS "status: MembershipStatus", m.visibility AS "visibility: Visibility", m.joined_at
+               FROM memberships m JOIN users u ON u.id = m.user_id
+               WHERE m.group_id = $1
+                 AND membership_visible(m.user_id, m.status, m.visibility, $2, $3, $4, $5, $6, $7)
+               ORDER BY u.display_name, m.user_id"#,
+            self.group.id,
+            access.user_id,
+            access.is_admin,
+            access.role as Option<MembershipRole>,
+            access.status as Option<MembershipStatus>,
+            access.kind as Option<MembershipType>,
+            access.visibility as Option<Visibility>
+        )
+        .fetch(conn);
+        while let Some(r) = rows.try_next().await? {
+            let id = r.user_id.to_string();
+            let joined = r.joined_at.format(&Rfc3339).unwrap_or_default();
+            sink.row([
                 Cell::Text(&id),
                 Cell::Text(&r.display_name),
                 Cell::Text(&r.email),
@@ -156,17 +214,9 @@ pub async fn csv(pool: &PgPool, group: &GroupRef) -> Result<Vec<u8>, AppError> {
                 Cell::Text(r.status.as_str()),
                 Cell::Text(r.visibility.as_str()),
                 Cell::Text(&joined),
-            ],
-        );
+            ])
+            .await?;
+        }
+        Ok(())
     }
-    // Contact details of the whole roster leave the service: record who took them.
-    crate::audit::record(
-        pool,
-        Some(group.access.user_id),
-        crate::audit::Action::MembersCsvDownloaded,
-        Some(&group.slug),
-        serde_json::json!({ "rows": rows.len() }),
-    )
-    .await?;
-    Ok(out)
 }

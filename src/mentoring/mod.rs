@@ -158,6 +158,8 @@ mod tests {
                 is_admin: false,
                 role,
                 status,
+                kind: None,
+                visibility: None,
             },
             mentor_id: mentor,
         }

@@ -34,6 +34,7 @@ use crate::accounts::ReportReader;
 use crate::audit;
 use crate::csv::{Cell, write_record};
 use crate::error::AppError;
+use crate::groups::access::GroupAccess;
 
 /// Rows are sent in chunks of about this size.
 pub const CHUNK_BYTES: usize = 32 * 1024;
@@ -114,6 +115,14 @@ pub trait Report: Send + Sync + 'static {
     fn file_stem(&self) -> String {
         self.name().to_string()
     }
+    /// The action of the download's audit record.
+    fn audit_action(&self) -> audit::Action {
+        audit::Action::ReportDownloaded
+    }
+    /// The target of the download's audit record.
+    fn audit_target(&self) -> String {
+        format!("{}.csv", self.name())
+    }
     /// The parameters, as the audit record keeps them.
     fn params(&self) -> serde_json::Value;
     /// Writes the header and every row.
@@ -124,20 +133,36 @@ pub trait Report: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Stop>> + Send + 'a;
 }
 
-/// Starts the download of `report` for `actor`: the response goes out with its headers while
-/// the rows are still being read.
+/// Starts the download of `report` for HR or an admin: the response goes out with its headers
+/// while the rows are still being read.
 pub async fn start<R: Report>(
     pool: &PgPool,
     reader: &ReportReader,
     report: R,
 ) -> Result<Response, AppError> {
-    let actor = reader.id();
+    stream(pool, reader.id(), report).await
+}
+
+/// Starts the download of a group's own roster for one of its leads or an admin (403 for
+/// anyone else), through the same path and with the same headers as HR's reports.
+pub async fn start_roster<R: Report>(
+    pool: &PgPool,
+    manager: &GroupAccess,
+    report: R,
+) -> Result<Response, AppError> {
+    manager.require_manage()?;
+    stream(pool, manager.user_id, report).await
+}
+
+async fn stream<R: Report>(pool: &PgPool, actor: Uuid, report: R) -> Result<Response, AppError> {
     let conn = pool.acquire().await?;
     let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let stem = report.file_stem();
     let audit = AuditGuard {
         pool: pool.clone(),
         actor,
+        action: report.audit_action(),
+        target: report.audit_target(),
         report: report.name(),
         params: report.params(),
         rows: 0,
@@ -248,6 +273,8 @@ impl Stream for ReportBody {
 struct AuditGuard {
     pool: PgPool,
     actor: Uuid,
+    action: audit::Action,
+    target: String,
     report: &'static str,
     params: serde_json::Value,
     rows: u64,
@@ -258,7 +285,8 @@ impl Drop for AuditGuard {
     fn drop(&mut self) {
         let pool = self.pool.clone();
         let actor = self.actor;
-        let target = format!("{}.csv", self.report);
+        let target = std::mem::take(&mut self.target);
+        let action = self.action;
         let details = json!({
             "report": self.report,
             "params": std::mem::take(&mut self.params),
@@ -266,14 +294,8 @@ impl Drop for AuditGuard {
             "completed": self.completed,
         });
         let write = async move {
-            if let Err(error) = audit::record(
-                &pool,
-                Some(actor),
-                audit::Action::ReportDownloaded,
-                Some(&target),
-                details,
-            )
-            .await
+            if let Err(error) =
+                audit::record(&pool, Some(actor), action, Some(&target), details).await
             {
                 tracing::error!(error = %error, "the audit record of a report download was not written");
             }

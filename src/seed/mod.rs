@@ -72,6 +72,36 @@ struct DemoGroup {
     approval: bool,
 }
 
+/// Privacy notices of the demo groups whose membership can reveal health, sexual orientation,
+/// ethnicity or military service: what joining shows, and to whom.
+const NOTICES: &[(&str, &str)] = &[
+    (
+        "abilities",
+        "Joining this network can say something about your health or the health of someone you care for. \
+         You choose who sees your membership: everyone, only other members who show theirs, or only the leads. \
+         Leads see the whole roster with contact details and never share it. HR sees counts only, never your name \
+         unless you make your membership public. You can leave at any time, and nobody is told.",
+    ),
+    (
+        "pride",
+        "Membership of this network may be read as a statement about your sexual orientation or gender identity, \
+         whether you are a member or an ally. Your membership is hidden from colleagues outside the group unless you make \
+         it public; members who show theirs to the group see each other, and only the leads see private memberships. \
+         HR reports count members without naming anyone who has not chosen to be public. Leave whenever you like.",
+    ),
+    (
+        "veterans",
+        "Joining tells others that you served, or support those who did. Choose who may see it: everyone, members who show \
+         theirs, or only the leads. The leads keep the roster to themselves; HR reports count members and name only \
+         those who made their membership public. Leaving is always open to you.",
+    ),
+    (
+        "native-peoples",
+        "Membership can reveal your heritage. You decide whether everyone, the members who show theirs, or only the leads \
+         may see it. HR sees numbers, and names only public memberships. You may leave at any time.",
+    ),
+];
+
 const GROUPS: &[DemoGroup] = &[
     DemoGroup {
         slug: "armenian",
@@ -288,6 +318,20 @@ pub async fn demo(pool: &PgPool, hasher: &Hasher) -> anyhow::Result<()> {
         .await?;
     }
 
+    // Privacy notices for the groups whose membership says most about a person, written once
+    // (a later seed leaves a notice that was edited since alone).
+    for (slug, text) in NOTICES {
+        sqlx::query!(
+            "UPDATE groups SET privacy_notice = $2, privacy_notice_version = 1,
+                               privacy_notice_updated_at = now()
+             WHERE slug = $1 AND privacy_notice_version = 0",
+            slug,
+            text
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+
     // Memberships: the demo lead leads three groups; everyone else joins a spread of groups
     // with every type, visibility and status represented.
     let mut plan: Vec<(String, &str, &str, &str, &str, &str)> = Vec::new();
@@ -325,14 +369,13 @@ pub async fn demo(pool: &PgPool, hasher: &Hasher) -> anyhow::Result<()> {
             } else {
                 "member"
             };
-            plan.push((
-                email.clone(),
-                g.slug,
-                kind,
-                role,
-                status,
-                visibilities[(i / 2 + k) % visibilities.len()],
-            ));
+            // Leading is a public role: a lead's membership is always public.
+            let visibility = if role == "lead" {
+                "public"
+            } else {
+                visibilities[(i / 2 + k) % visibilities.len()]
+            };
+            plan.push((email.clone(), g.slug, kind, role, status, visibility));
         }
     }
     // The cohort: most join Women, many also Black Employees and Latinx; a co-lead for Pride
@@ -373,16 +416,22 @@ pub async fn demo(pool: &PgPool, hasher: &Hasher) -> anyhow::Result<()> {
         };
         sqlx::query!(
             r#"WITH new AS (
-                   INSERT INTO memberships (group_id, user_id, type, role, status, visibility, joined_at)
+                   INSERT INTO memberships (group_id, user_id, type, role, status, visibility, joined_at,
+                                            consent_version, consented_at)
                    SELECT g.id, u.id, $3::text::membership_type, $4::text::membership_role,
-                          $5::text::membership_status, $6::text::visibility,
-                          now() - make_interval(days => (abs(hashtext($1 || $2)) % 400))
-                   FROM groups g, users u WHERE g.slug = $2 AND u.email = $1
+                          $5::text::membership_status, $6::text::visibility, j.at,
+                          CASE WHEN g.privacy_notice <> '' THEN g.privacy_notice_version END,
+                          CASE WHEN g.privacy_notice <> '' THEN j.at END
+                   FROM groups g, users u,
+                        LATERAL (SELECT now() - make_interval(days => (abs(hashtext($1 || $2)) % 400)) AS at) j
+                   WHERE g.slug = $2 AND u.email = $1
                    ON CONFLICT DO NOTHING
-                   RETURNING group_id, user_id, type, role, status, visibility, joined_at
+                   RETURNING group_id, user_id, type, role, status, visibility, joined_at, consent_version, consented_at
                )
-               INSERT INTO membership_history (at, group_id, user_id, actor_id, event, type, role, status, visibility, reason)
-               SELECT joined_at, group_id, user_id, user_id, $7::text::membership_event, type, role, status, visibility, 'demo data'
+               INSERT INTO membership_history (at, group_id, user_id, actor_id, event, type, role, status, visibility, reason,
+                                               consent_version, consented_at)
+               SELECT joined_at, group_id, user_id, user_id, $7::text::membership_event, type, role, status, visibility, 'demo data',
+                      consent_version, consented_at
                FROM new"#,
             email,
             slug,
