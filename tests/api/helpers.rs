@@ -455,6 +455,29 @@ impl TestApp {
         assert_eq!(rows().await, before, "{table} was rewritten");
     }
 
+    /// Waits until there are `n` audit records of `action`, and answers them oldest first:
+    /// (actor, target, details). Downloads are audited when their body is dropped, a moment
+    /// after the client has read it.
+    pub async fn wait_for_audits(
+        &self,
+        action: &str,
+        n: usize,
+    ) -> Vec<(Option<Uuid>, Option<String>, Value)> {
+        let rows = eventually(&format!("{n} audit records of {action}"), || async {
+            let rows: Vec<(Option<Uuid>, Option<String>, Value)> = sqlx::query_as(
+                "SELECT actor_id, target, details FROM audit_log WHERE action = $1 ORDER BY id",
+            )
+            .bind(action)
+            .fetch_all(&self.pool)
+            .await
+            .unwrap();
+            (rows.len() >= n).then_some(rows)
+        })
+        .await;
+        assert_eq!(rows.len(), n, "{action}: {rows:?}");
+        rows
+    }
+
     pub async fn audit_actions(&self) -> Vec<String> {
         sqlx::query_scalar("SELECT action FROM audit_log ORDER BY id")
             .fetch_all(&self.pool)

@@ -566,7 +566,7 @@ async fn an_ally_is_not_a_mentor_but_a_lead_who_joined_as_ally_is() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert_eq!(error_fields(&answer), ["mentor_id"]);
     let ally_lead = app.user("Ari Allylead").await;
-    join_active(&app, &cast.admin, &ally_lead, SLUG, "ally").await;
+    join_active_as(&app, &cast.admin, &ally_lead, SLUG, "ally", Some("public")).await;
     app.change_member(&cast.admin, SLUG, &ally_lead, json!({"role": "lead"}))
         .await;
     let offer = create_offer(
