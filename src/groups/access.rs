@@ -50,7 +50,11 @@ impl GroupAccess {
     }
 
     /// The caller's own membership type and visibility, which the roster rule reads.
-    pub fn with_own(mut self, kind: Option<MembershipType>, visibility: Option<Visibility>) -> Self {
+    pub fn with_own(
+        mut self,
+        kind: Option<MembershipType>,
+        visibility: Option<Visibility>,
+    ) -> Self {
         self.kind = kind;
         self.visibility = visibility;
         self

@@ -275,12 +275,12 @@ pub async fn detail(pool: &PgPool, group: &GroupRef) -> Result<GroupDetail, AppE
         ally_count: r.ally_count,
         leads: r.leads.0,
         my_membership: summary(
-                    r.my_type,
-                    r.my_role,
-                    r.my_status,
-                    r.my_visibility,
-                    r.my_consent_outdated,
-                ),
+            r.my_type,
+            r.my_role,
+            r.my_status,
+            r.my_visibility,
+            r.my_consent_outdated,
+        ),
         archived: r.archived,
         created_at: r.created_at,
     })

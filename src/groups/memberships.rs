@@ -166,11 +166,15 @@ fn check_consent(
         Some(v) if v == i64::from(current) => Ok(Some(current)),
         Some(_) => Err(AppError::invalid(
             "consent_version",
-            format!("must be the current version of the group's privacy notice ({current}): read it again"),
+            format!(
+                "must be the current version of the group's privacy notice ({current}): read it again"
+            ),
         )),
         None if creating => Err(AppError::invalid(
             "consent_version",
-            format!("is required: this group has a privacy notice (version {current}) to accept before joining"),
+            format!(
+                "is required: this group has a privacy notice (version {current}) to accept before joining"
+            ),
         )),
         None => Ok(None),
     }

@@ -54,7 +54,11 @@ pub async fn get(pool: &PgPool, group: &GroupRef) -> Result<PrivacyNotice, AppEr
 /// member who accepted an older one is marked outdated. Sending the text it already has
 /// changes nothing.
 #[tracing::instrument(skip_all)]
-pub async fn put(pool: &PgPool, group: &GroupRef, edit: NoticeEdit) -> Result<PrivacyNotice, AppError> {
+pub async fn put(
+    pool: &PgPool,
+    group: &GroupRef,
+    edit: NoticeEdit,
+) -> Result<PrivacyNotice, AppError> {
     group.access.require_manage()?;
     let mut errors = Vec::new();
     let Some(raw) = edit.text.as_deref() else {

@@ -11,4 +11,5 @@ mod helpers;
 mod memberships;
 mod mentoring;
 mod ops;
+mod privacy;
 mod reports;

@@ -606,9 +606,13 @@ async fn archived_groups_take_no_members_and_only_admins_see_them() {
         (&ann, json!({"type": "ally"})),
         (&ann, json!({"type": "member", "visibility": "public"})),
     ] {
-        let (status, problem) = app.put(&membership("pride"), Some(&user.token), body.clone()).await;
+        let (status, problem) = app
+            .put(&membership("pride"), Some(&user.token), body.clone())
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
-        let (_, unknown) = app.put(&membership("no-such-group"), Some(&user.token), body).await;
+        let (_, unknown) = app
+            .put(&membership("no-such-group"), Some(&user.token), body)
+            .await;
         assert_eq!(problem, unknown);
     }
     for user in [&ann, &newcomer, &lead] {
@@ -616,12 +620,18 @@ async fn archived_groups_take_no_members_and_only_admins_see_them() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
     }
     let (status, problem) = app
-        .put(&membership("pride"), Some(&admin.token), json!({"type": "member"}))
+        .put(
+            &membership("pride"),
+            Some(&admin.token),
+            json!({"type": "member"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
     assert_eq!(app.history("pride").await.len(), before);
     // An admin may still end a membership there.
-    let (status, _) = app.delete(&member("pride", ann.id), Some(&admin.token)).await;
+    let (status, _) = app
+        .delete(&member("pride", ann.id), Some(&admin.token))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let history = app.history("pride").await;
     assert_eq!(
