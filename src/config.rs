@@ -107,6 +107,8 @@ pub struct AuthSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ReportSettings {
     pub min_cell_size: u32,
+    /// Current counts of `groups.csv` are rounded to the nearest multiple of this.
+    pub round_to: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,6 +207,9 @@ impl Settings {
         }
         if self.reports.min_cell_size == 0 {
             bail!("BELONG__REPORTS__MIN_CELL_SIZE must be positive");
+        }
+        if self.reports.round_to == 0 {
+            bail!("BELONG__REPORTS__ROUND_TO must be positive (1 rounds nothing)");
         }
         self.auth.allowed_email_domains = self
             .auth

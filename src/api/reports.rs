@@ -29,7 +29,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct PeriodParams {
     /// Start of the period, included: a date (`2026-01-01`, midnight UTC) or an RFC 3339
-    /// instant. Default: twelve months before `to`.
+    /// instant, at least 28 days before `to`. Default: twelve months before `to`.
     from: Option<String>,
     /// End of the period, excluded: a date or an RFC 3339 instant. Default: now.
     to: Option<String>,
@@ -39,9 +39,11 @@ pub struct PeriodParams {
     responses(
         (status = 200, content_type = "text/csv",
          description = "`group_slug,group_name,members,allies,leads,pending,joined,left,events,rsvps_going,mentoring_accepted`: \
-                        current memberships of every group, and what happened within `[from, to)`. Streamed; the download is audited."),
+                        current memberships of every group (rounded to the nearest multiple of `reports.round_to`), and what \
+                        happened within `[from, to)`. Every count below `reports.min_cell_size`, zero included, is written `<N`. \
+                        Streamed; the download is audited."),
         (status = 401, body = Problem), (status = 403, description = "not hr or admin", body = Problem),
-        (status = 422, description = "a bad `from` or `to`, or `from` after `to`", body = Problem)))]
+        (status = 422, description = "a bad `from` or `to`, `from` after `to`, or a period shorter than 28 days (naming `from`)", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn groups_csv(
     State(state): State<AppState>,
@@ -55,12 +57,14 @@ async fn groups_csv(
         time::OffsetDateTime::now_utc(),
     )?;
     let min_cell_size = i64::from(state.settings.reports.min_cell_size);
+    let round_to = i64::from(state.settings.reports.round_to);
     export::start(
         &state.pool,
         &reader,
         Groups {
             period,
             min_cell_size,
+            round_to,
         },
     )
     .await
@@ -105,8 +109,10 @@ pub struct BreakdownParams {
     responses(
         (status = 200, content_type = "text/csv",
          description = "`group_slug,<by>,members`: active memberships (members and allies) per group and department or location. \
-                        A count below `reports.min_cell_size` is written `<N`; a count hidden so that a small one cannot be worked \
-                        out from the group's total is written `suppressed`; people with nothing recorded are `(not set)`. \
+                        The grid is whole: a row for every group and every department or location held by at least \
+                        `reports.min_cell_size` active employees; smaller ones are folded into `(other)`, people with nothing recorded are \
+                        `(not set)` (folded too when they are few). A count below `reports.min_cell_size`, zero included, is written `<N`; \
+                        a count hidden so that a small one cannot be worked out from the group's total is written `suppressed`. \
                         Streamed; the download is audited."),
         (status = 401, body = Problem), (status = 403, description = "not hr or admin", body = Problem),
         (status = 422, description = "`by` missing or not department or location", body = Problem)))]

@@ -5,8 +5,16 @@
 //! is the total the suppression protects against. Everyone is counted whatever the visibility
 //! of their membership; nobody is named.
 //!
+//! Nobody can be singled out by the report's shape either:
+//! - a department (or location) held by fewer than `min_cell_size` active employees in the
+//!   whole organisation is folded into [`OTHER`], so a value typed by one person never names
+//!   that person;
+//! - the grid is whole: every group has a row for every remaining value (and [`OTHER`]), so a
+//!   row's presence says nothing, and an empty cell is written `<N` like any small count.
+//!
 //! People with no department (or location) recorded, or a blank one, form a cell of their own,
-//! [`NOT_SET`], listed after the named ones and suppressed like any other.
+//! [`NOT_SET`] (folded into [`OTHER`] too when they are few), listed after the named ones and
+//! suppressed like any other; [`OTHER`] comes last.
 
 use futures_util::TryStreamExt;
 use serde_json::json;
@@ -19,6 +27,21 @@ use crate::reports::suppression::suppress;
 
 /// The cell of the people with nothing recorded.
 pub const NOT_SET: &str = "(not set)";
+/// The cell of the values held by fewer than `min_cell_size` active employees.
+pub const OTHER: &str = "(other)";
+
+/// Which kind of cell a row is, as the query numbers them in report order: 0 a named value,
+/// 1 [`NOT_SET`], 2 [`OTHER`].
+const NAMED: i32 = 0;
+const UNSET: i32 = 1;
+
+fn label(kind: i32, value: &str) -> &str {
+    match kind {
+        NAMED => value,
+        UNSET => NOT_SET,
+        _ => OTHER,
+    }
+}
 
 /// What the counts are broken down by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,15 +82,15 @@ impl Breakdown {
         &self,
         sink: &mut CsvSink,
         slug: &str,
-        cells: &[(Option<String>, i64)],
+        cells: &[(i32, String, i64)],
     ) -> Result<(), Stop> {
-        let counts: Vec<i64> = cells.iter().map(|(_, n)| *n).collect();
+        let counts: Vec<i64> = cells.iter().map(|(_, _, n)| *n).collect();
         let shown = suppress(&counts, self.min_cell_size);
-        for ((value, _), shown) in cells.iter().zip(shown) {
+        for ((kind, value, _), shown) in cells.iter().zip(shown) {
             let text = shown.text(self.min_cell_size);
             sink.row([
                 Cell::Text(slug),
-                Cell::Text(value.as_deref().unwrap_or(NOT_SET)),
+                Cell::Text(label(*kind, value)),
                 Cell::Text(&text),
             ])
             .await?;
@@ -94,21 +117,37 @@ impl Report for Breakdown {
             .await?;
         // One group's cells at a time: suppression needs the whole group, and no more.
         let mut rows = sqlx::query!(
-            r#"SELECT g.slug AS "slug!", k.value, count(*) AS "members!"
-               FROM memberships m
-               JOIN groups g ON g.id = m.group_id
-               JOIN users u ON u.id = m.user_id
-               CROSS JOIN LATERAL (
-                   SELECT nullif(btrim(CASE WHEN $1 THEN u.department ELSE u.location END), '') AS value
-               ) k
-               WHERE m.status = 'active' AND u.active AND g.archived_at IS NULL
-               GROUP BY g.slug, k.value
-               ORDER BY g.slug, k.value NULLS LAST"#,
-            self.by == By::Department
+            r#"WITH people AS (
+                   SELECT u.id, nullif(btrim(CASE WHEN $1 THEN u.department ELSE u.location END), '') AS value
+                   FROM users u WHERE u.active
+               ), sizes AS (
+                   SELECT value, count(*) AS n FROM people GROUP BY value
+               ), folded AS (
+                   SELECT p.id,
+                          CASE WHEN s.n < $2 THEN 2 WHEN p.value IS NULL THEN 1 ELSE 0 END AS kind,
+                          CASE WHEN s.n < $2 OR p.value IS NULL THEN '' ELSE p.value END AS value
+                   FROM people p JOIN sizes s ON s.value IS NOT DISTINCT FROM p.value
+               ), categories AS (
+                   SELECT kind, value FROM folded
+                   UNION SELECT 2, ''
+               ), cells AS (
+                   SELECT m.group_id, f.kind, f.value, count(*) AS members
+                   FROM memberships m JOIN folded f ON f.id = m.user_id
+                   WHERE m.status = 'active'
+                   GROUP BY m.group_id, f.kind, f.value
+               )
+               SELECT g.slug, c.kind AS "kind!", c.value AS "value!", coalesce(x.members, 0) AS "members!"
+               FROM groups g
+               CROSS JOIN categories c
+               LEFT JOIN cells x ON x.group_id = g.id AND x.kind = c.kind AND x.value = c.value
+               WHERE g.archived_at IS NULL
+               ORDER BY g.slug, c.kind, c.value"#,
+            self.by == By::Department,
+            self.min_cell_size
         )
         .fetch(conn);
         let mut slug = String::new();
-        let mut cells: Vec<(Option<String>, i64)> = Vec::new();
+        let mut cells: Vec<(i32, String, i64)> = Vec::new();
         while let Some(r) = rows.try_next().await? {
             if r.slug != slug {
                 if !cells.is_empty() {
@@ -117,7 +156,7 @@ impl Report for Breakdown {
                 }
                 slug = r.slug;
             }
-            cells.push((r.value, r.members));
+            cells.push((r.kind, r.value, r.members));
         }
         if !cells.is_empty() {
             self.write_group(sink, &slug, &cells).await?;

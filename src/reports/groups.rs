@@ -4,9 +4,11 @@
 //!   whatever their visibility (aggregates count everyone and name nobody): `members` every
 //!   active membership of type member (leads included), `allies` every active one of type ally,
 //!   `leads` the active leads, `pending` the requests waiting for a lead.
-//! - `joined` and `left` are suppressed below `reports.min_cell_size` (written `<N`): over a
-//!   short period, "one person left the Pride network today" would single out the one colleague
-//!   HR knows left today. The current counts are shown as they are.
+//! - Nobody can be singled out by time. Every count below `reports.min_cell_size`, flow or
+//!   stock, zero included, is written `<N` (so `<N` never means "at least one"); the current
+//!   counts are rounded to the nearest multiple of `reports.round_to`, so that two downloads
+//!   either side of one person's departure rarely differ; and the period is at least 28 days
+//!   long ([`Period`]), so "one person left the Pride network today" cannot be asked.
 //! - `joined` counts the history events that made a membership active within the period:
 //!   `joined` (an open group) and `approved` (an approval group). A request (`requested`) is
 //!   not counted, so a request approved later counts once, when it is approved.
@@ -29,7 +31,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::csv::Cell;
 use crate::reports::export::{CsvSink, Report, Stop};
 use crate::reports::period::Period;
-use crate::reports::suppression::primary;
+use crate::reports::suppression::{primary, rounded};
 
 pub const HEADER: [&str; 11] = [
     "group_slug",
@@ -50,6 +52,7 @@ pub const HEADER: [&str; 11] = [
 pub struct Groups {
     pub period: Period,
     pub min_cell_size: i64,
+    pub round_to: i64,
 }
 
 impl Report for Groups {
@@ -61,6 +64,8 @@ impl Report for Groups {
         json!({
             "from": self.period.from.format(&Rfc3339).unwrap_or_default(),
             "to": self.period.to.format(&Rfc3339).unwrap_or_default(),
+            "min_cell_size": self.min_cell_size,
+            "round_to": self.round_to,
         })
     }
 
@@ -112,21 +117,25 @@ impl Report for Groups {
         )
         .fetch(conn);
         while let Some(r) = rows.try_next().await? {
-            let joined = primary(r.joined, self.min_cell_size).text(self.min_cell_size);
-            let left = primary(r.left, self.min_cell_size).text(self.min_cell_size);
-            sink.row([
-                Cell::Text(&r.slug),
-                Cell::Text(&r.name),
-                Cell::Int(r.members),
-                Cell::Int(r.allies),
-                Cell::Int(r.leads),
-                Cell::Int(r.pending),
-                Cell::Text(&joined),
-                Cell::Text(&left),
-                Cell::Int(r.events),
-                Cell::Int(r.rsvps_going),
-                Cell::Int(r.mentoring_accepted),
-            ])
+            let min = self.min_cell_size;
+            let stock = |n: i64| rounded(n, min, self.round_to).text(min);
+            let flow = |n: i64| primary(n, min).text(min);
+            let cells = [
+                stock(r.members),
+                stock(r.allies),
+                stock(r.leads),
+                stock(r.pending),
+                flow(r.joined),
+                flow(r.left),
+                flow(r.events),
+                flow(r.rsvps_going),
+                flow(r.mentoring_accepted),
+            ];
+            sink.row(
+                [Cell::Text(&r.slug), Cell::Text(&r.name)]
+                    .into_iter()
+                    .chain(cells.iter().map(|c| Cell::Text(c))),
+            )
             .await?;
         }
         Ok(())

@@ -4,7 +4,11 @@ use time::OffsetDateTime;
 
 use crate::error::AppError;
 
-/// A half-open period `[from, to)`, in UTC. A date means its midnight UTC, so
+/// The shortest period a report of flows covers: over a shorter one, "one person left the
+/// Pride network" would single out the colleague HR knows left that day.
+pub const MIN_DAYS: i64 = 28;
+
+/// A half-open period `[from, to)`, in UTC, at least [`MIN_DAYS`] long. A date means its midnight UTC, so
 /// `from=2026-01-01&to=2026-04-01` is the first quarter of 2026.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {
@@ -36,6 +40,14 @@ impl Period {
         let from = from.unwrap_or_else(|| twelve_months_before(to));
         if from > to {
             return Err(AppError::invalid("from", "must not be after `to`"));
+        }
+        if to - from < time::Duration::days(MIN_DAYS) {
+            return Err(AppError::invalid(
+                "from",
+                format!(
+                    "must be at least {MIN_DAYS} days before `to`: a shorter period could single out one person"
+                ),
+            ));
         }
         Ok(Self { from, to })
     }
@@ -97,8 +109,8 @@ mod tests {
         // Only `from`: up to now.
         let p = Period::parse(Some("2026-06-01"), None, NOW).unwrap();
         assert_eq!(p.to, NOW);
-        // An empty period is a period.
-        assert!(Period::parse(Some("2026-01-01"), Some("2026-01-01"), NOW).is_ok());
+        // Exactly 28 days is long enough.
+        assert!(Period::parse(Some("2026-01-01"), Some("2026-01-29"), NOW).is_ok());
     }
 
     #[test]
@@ -117,6 +129,22 @@ mod tests {
         );
         assert_eq!(
             fields(Period::parse(Some("2026-05-02"), Some("2026-05-01"), NOW).unwrap_err()),
+            ["from"]
+        );
+        // Shorter than 28 days, down to an empty period or two seconds: `from` is at fault.
+        for (from, to) in [
+            ("2026-01-01", "2026-01-28T23:59:59Z"),
+            ("2026-01-01", "2026-01-01"),
+            ("2026-03-01T10:00:00Z", "2026-03-01T10:00:02Z"),
+        ] {
+            assert_eq!(
+                fields(Period::parse(Some(from), Some(to), NOW).unwrap_err()),
+                ["from"],
+                "{from} to {to}"
+            );
+        }
+        assert_eq!(
+            fields(Period::parse(Some("2026-11-20"), None, NOW).unwrap_err()),
             ["from"]
         );
         // Without `to`, a `from` in the future is after the end too.

@@ -45,18 +45,32 @@ impl Shown {
     }
 }
 
-/// Primary suppression alone, for a count that stands by itself: nobody (0) can be shown, and
-/// so can `min_cell_size` or more; anything between is written `<N`.
+/// Primary suppression alone, for a count that stands by itself: below `min_cell_size` it is
+/// written `<N`, zero included, so that `<N` never says "at least one" (a zero shown as `0`
+/// beside a `<5` would tell a period with one departure from a period with none).
 pub fn primary(count: i64, min_cell_size: i64) -> Shown {
-    if count > 0 && count < min_cell_size {
+    if count < min_cell_size {
         Shown::Small
     } else {
         Shown::Count(count)
     }
 }
 
+/// A current count (a stock, such as a group's members today): primary suppression, then the
+/// count rounded to the nearest multiple of `round_to` (halves up, never down to 0), so that
+/// two downloads either side of one person's departure differ only when a multiple is crossed.
+pub fn rounded(count: i64, min_cell_size: i64, round_to: i64) -> Shown {
+    match primary(count, min_cell_size) {
+        Shown::Count(n) if round_to > 1 => {
+            let nearest = (n + round_to / 2) / round_to * round_to;
+            Shown::Count(nearest.max(round_to))
+        }
+        shown => shown,
+    }
+}
+
 /// Decides how each count of one group is shown. `counts` are the group's cells in report
-/// order, each at least 1 (a cell with nobody in it is not a row).
+/// order; the grid is whole, so a cell may be 0 (written `<N` like any small count).
 pub fn suppress(counts: &[i64], min_cell_size: i64) -> Vec<Shown> {
     let mut shown: Vec<Shown> = counts
         .iter()
@@ -88,7 +102,7 @@ pub fn suppress(counts: &[i64], min_cell_size: i64) -> Vec<Shown> {
 /// Whether someone who knows the group's total and the shown cells can work out the exact
 /// count of a hidden cell.
 ///
-/// Each hidden cell lies in a known range: a `<N` cell in `1..=N-1`; a withheld cell from `N`
+/// Each hidden cell lies in a known range: a `<N` cell in `0..=N-1`; a withheld cell from `N`
 /// up to the smallest count still shown (it was picked as the smallest), or up to the hidden
 /// sum when none is shown. The hidden sum `S` is the total minus the shown cells. A cell is
 /// pinned when `S` minus what the others can hold leaves it a single value.
@@ -111,7 +125,7 @@ fn pinned(counts: &[i64], shown: &[Shown], min_cell_size: i64) -> bool {
         .iter()
         .filter_map(|s| match s {
             Shown::Count(_) => None,
-            Shown::Small => Some((1, (min_cell_size - 1).max(1))),
+            Shown::Small => Some((0, (min_cell_size - 1).max(0))),
             Shown::Withheld => Some((min_cell_size, smallest_shown.max(min_cell_size))),
         })
         .collect();
@@ -129,11 +143,32 @@ fn pinned(counts: &[i64], shown: &[Shown], min_cell_size: i64) -> bool {
 mod tests {
 
     #[test]
-    fn a_lone_count_hides_only_small_nonzero_values() {
-        assert_eq!(primary(0, 5), Shown::Count(0));
+    fn a_lone_count_hides_every_small_value_zero_included() {
+        assert_eq!(primary(0, 5), Shown::Small);
         assert_eq!(primary(1, 5), Shown::Small);
         assert_eq!(primary(4, 5), Shown::Small);
         assert_eq!(primary(5, 5), Shown::Count(5));
+    }
+
+    #[test]
+    fn current_counts_are_rounded_to_the_nearest_multiple() {
+        assert_eq!(rounded(4, 5, 5), Shown::Small);
+        assert_eq!(rounded(0, 5, 5), Shown::Small);
+        assert_eq!(rounded(5, 5, 5), Shown::Count(5));
+        assert_eq!(rounded(7, 5, 5), Shown::Count(5));
+        assert_eq!(rounded(8, 5, 5), Shown::Count(10));
+        assert_eq!(rounded(12, 5, 5), Shown::Count(10));
+        assert_eq!(rounded(13, 5, 5), Shown::Count(15));
+        assert_eq!(rounded(123, 5, 10), Shown::Count(120));
+        // Never rounded down to nothing.
+        assert_eq!(rounded(5, 5, 20), Shown::Count(20));
+        // 1 rounds nothing.
+        assert_eq!(rounded(7, 5, 1), Shown::Count(7));
+        // One departure either side of a count moves it only across a multiple.
+        let moved = (5..200)
+            .filter(|n| rounded(*n, 5, 5) != rounded(n - 1, 5, 5))
+            .count();
+        assert!(moved <= 200 / 5, "{moved}");
     }
     use super::Shown::{Count, Small, Withheld};
     use super::*;
@@ -156,7 +191,7 @@ mod tests {
             .enumerate()
             .filter_map(|(i, s)| match s {
                 Count(_) => None,
-                Small => Some((i, 1, min - 1)),
+                Small => Some((i, 0, min - 1)),
                 Withheld => Some((i, min, cap)),
             })
             .collect();
@@ -203,21 +238,21 @@ mod tests {
 
     #[test]
     fn a_small_cell_beside_a_withheld_cell_of_exactly_the_minimum_takes_a_third() {
-        // 1 and 5 hidden with 6 between them: `<5` is at least 1 and the withheld cell at
+        // 0 and 5 hidden with 5 between them: `<5` is at least 0 and the withheld cell at
         // least 5, so both would be pinned. The 9 goes too.
-        assert_eq!(suppress(&[1, 5, 9], 5), vec![Small, Withheld, Withheld]);
-        // 2 and 5 hide 7 between them, which is 2 + 5 or 1 + 6: neither is pinned.
-        assert_eq!(suppress(&[2, 5, 9], 5), vec![Small, Withheld, Count(9)]);
+        assert_eq!(suppress(&[0, 5, 9], 5), vec![Small, Withheld, Withheld]);
+        // 1 and 5 hide 6 between them, which is 1 + 5 or 0 + 6: neither is pinned.
+        assert_eq!(suppress(&[1, 5, 9], 5), vec![Small, Withheld, Count(9)]);
     }
 
     #[test]
-    fn two_small_cells_that_can_only_be_ones_are_protected() {
-        // Two `<5` cells summing to 2 can only be 1 and 1.
-        assert_eq!(suppress(&[1, 1, 10], 5), vec![Small, Small, Withheld]);
+    fn two_small_cells_that_can_only_be_empty_or_full_are_protected() {
+        // Two `<5` cells summing to 0 can only be 0 and 0 (an empty cell is a row too).
+        assert_eq!(suppress(&[0, 0, 10], 5), vec![Small, Small, Withheld]);
         // Two `<5` cells summing to 8 can only be 4 and 4.
         assert_eq!(suppress(&[4, 4, 10], 5), vec![Small, Small, Withheld]);
-        // 2 and 3 could be 1 + 4, 2 + 3, 3 + 2 or 4 + 1: nothing more to hide.
-        assert_eq!(suppress(&[2, 3, 10], 5), vec![Small, Small, Count(10)]);
+        // 1 and 1 could be 0 + 2, 1 + 1 or 2 + 0: nothing more to hide.
+        assert_eq!(suppress(&[1, 1, 10], 5), vec![Small, Small, Count(10)]);
     }
 
     #[test]
@@ -262,16 +297,16 @@ mod tests {
 
     #[test]
     fn no_hidden_cell_can_be_worked_out_from_the_total() {
-        // Every group of one to four cells with counts 1 to 9, at thresholds 3 and 5: after
+        // Every group of one to four cells with counts 0 to 9, at thresholds 3 and 5: after
         // suppression, either no hidden cell is pinned (checked by brute force, independently
         // of `pinned`), or every cell is hidden and there was nothing left to hide.
-        let mut groups: Vec<Vec<i64>> = (1..=9).map(|n| vec![n]).collect();
+        let mut groups: Vec<Vec<i64>> = (0..=9).map(|n| vec![n]).collect();
         let mut last = groups.clone();
         for _ in 1..4 {
             last = last
                 .iter()
                 .flat_map(|g| {
-                    (1..=9).map(move |n| {
+                    (0..=9).map(move |n| {
                         let mut g = g.clone();
                         g.push(n);
                         g
