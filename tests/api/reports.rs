@@ -287,8 +287,13 @@ async fn downloads_are_dated_attachments_that_no_cache_keeps() {
 
 #[tokio::test]
 async fn the_summary_counts_each_group_over_the_period() {
-    // Cells of 1 show as they are, so that every count can be checked exactly.
-    let app = spawn_app_with(|s| s.reports.min_cell_size = 1).await;
+    // Cells of 1 show as they are (only nobody is `<1`), and nothing is rounded, so that every
+    // count can be checked exactly.
+    let app = spawn_app_with(|s| {
+        s.reports.min_cell_size = 1;
+        s.reports.round_to = 1;
+    })
+    .await;
     let admin = app.admin().await;
     let hr = app.hr().await;
     app.create_group(&admin, "alpha", "Alpha Network, Allies & Friends", "open")
@@ -360,10 +365,10 @@ async fn the_summary_counts_each_group_over_the_period() {
         .await
         .unwrap();
 
-    // History, events and mentoring, some inside the hour around now, some ten days ago.
+    // History, events and mentoring, some within the last four weeks, some forty days ago.
     sqlx::query(
         "INSERT INTO membership_history (at, group_id, user_id, actor_id, event, type, role, status, visibility)
-         SELECT now() - interval '10 days', g.id, $1, $1, 'joined', 'member', 'member', 'active', 'public'
+         SELECT now() - interval '40 days', g.id, $1, $1, 'joined', 'member', 'member', 'active', 'public'
          FROM groups g WHERE g.slug = 'alpha'",
     )
     .bind(m1.id)
@@ -393,7 +398,7 @@ async fn the_summary_counts_each_group_over_the_period() {
     };
     let soon = event("30 minutes", false).await;
     let cancelled = event("30 minutes", true).await;
-    let past = event("-10 days", false).await;
+    let past = event("-40 days", false).await;
     for (event, user, status) in [
         (soon, &m1, "going"),
         (soon, &m2, "going"),
@@ -421,7 +426,7 @@ async fn the_summary_counts_each_group_over_the_period() {
     .unwrap();
     for (user, status, decided) in [
         (&m1, "accepted", Some("0 minutes")),
-        (&m2, "accepted", Some("-10 days")),
+        (&m2, "accepted", Some("-40 days")),
         (&a1, "declined", Some("0 minutes")),
         (&dm, "pending", None),
     ] {
@@ -439,8 +444,9 @@ async fn the_summary_counts_each_group_over_the_period() {
     }
 
     let now = OffsetDateTime::now_utc();
-    let from = (now - time::Duration::hours(1)).format(&Rfc3339).unwrap();
-    let to = (now + time::Duration::hours(1)).format(&Rfc3339).unwrap();
+    // The shortest period there is: 28 days, ending tomorrow.
+    let from = (now - time::Duration::days(27)).format(&Rfc3339).unwrap();
+    let to = (now + time::Duration::days(1)).format(&Rfc3339).unwrap();
     let header = "group_slug,group_name,members,allies,leads,pending,joined,left,events,rsvps_going,mentoring_accepted";
     let lines = csv_lines(&app, &format!("{GROUPS}?from={from}&to={to}"), &hr.token).await;
     assert_eq!(
@@ -449,25 +455,25 @@ async fn the_summary_counts_each_group_over_the_period() {
             header,
             // members: the lead, Max and Pia; joined: six; left: Ada and Dan; one event (the
             // cancelled and the past one are not counted) with two going; one match.
-            "alpha,\"Alpha Network, Allies & Friends\",3,1,1,0,6,2,1,2,1",
-            "beta,Beta,1,0,0,1,1,0,0,0,0",
+            "alpha,\"Alpha Network, Allies & Friends\",3,1,1,<1,6,2,1,2,1",
+            "beta,Beta,1,<1,<1,1,1,<1,<1,<1,<1",
             // Archived within the period: still there, with its counts.
-            "delta,Delta,1,0,0,0,1,0,0,0,0",
+            "delta,Delta,1,<1,<1,<1,1,<1,<1,<1,<1",
         ],
         "gamma was archived before the period began"
     );
 
-    // The default period is the last twelve months up to now: the history and the event of ten
-    // days ago are in, the coming event is not.
+    // The default period is the last twelve months up to now: the history and the event of
+    // forty days ago are in, the coming event is not.
     let lines = csv_lines(&app, GROUPS, &hr.token).await;
     assert_eq!(
         lines,
         [
             header,
-            "alpha,\"Alpha Network, Allies & Friends\",3,1,1,0,7,2,1,1,2",
-            "beta,Beta,1,0,0,1,1,0,0,0,0",
-            "delta,Delta,1,0,0,0,1,0,0,0,0",
-            "gamma,Gamma,0,0,0,0,0,0,0,0,0",
+            "alpha,\"Alpha Network, Allies & Friends\",3,1,1,<1,7,2,1,1,2",
+            "beta,Beta,1,<1,<1,1,1,<1,<1,<1,<1",
+            "delta,Delta,1,<1,<1,<1,1,<1,<1,<1,<1",
+            "gamma,Gamma,<1,<1,<1,<1,<1,<1,<1,<1,<1",
         ]
     );
 
@@ -480,7 +486,7 @@ async fn the_summary_counts_each_group_over_the_period() {
     .await;
     assert_eq!(
         lines[1],
-        "alpha,\"Alpha Network, Allies & Friends\",3,1,1,0,0,0,0,0,0"
+        "alpha,\"Alpha Network, Allies & Friends\",3,1,1,<1,<1,<1,<1,<1,<1"
     );
 }
 
@@ -799,16 +805,27 @@ async fn the_breakdown_hides_small_counts_and_what_a_total_would_reveal() {
         lines,
         [
             "group_slug,department,members",
+            // The whole grid: every group has a row for every department held by five active
+            // employees or more (Legal through beta and the archived group; Sales through
+            // pending requests), and for `(other)`: the two people with no department recorded.
             "alpha,Engineering,6",
             "alpha,Finance,7",
-            // Two small cells: their sum (4) does not pin either of them.
+            // Three small cells (0, 2 and 2): their sum (4) pins none of them.
+            "alpha,Legal,<5",
             "alpha,Sales,<5",
-            "alpha,(not set),<5",
-            // One small cell alone would be the total minus the rest: Finance goes too.
+            "alpha,(other),<5",
+            // Three small cells (3, 0, 0) that may each be 0 to 4: nothing is pinned, so
+            // nothing more is hidden.
             "beta,Engineering,<5",
-            "beta,Finance,suppressed",
+            "beta,Finance,8",
             "beta,Legal,12",
+            "beta,Sales,<5",
+            "beta,(other),<5",
             "gamma,Engineering,<5",
+            "gamma,Finance,<5",
+            "gamma,Legal,<5",
+            "gamma,Sales,<5",
+            "gamma,(other),<5",
         ]
     );
     let lines = csv_lines(&app, &format!("{BREAKDOWN}?by=location"), &hr.token).await;
@@ -816,9 +833,17 @@ async fn the_breakdown_hides_small_counts_and_what_a_total_would_reveal() {
         lines,
         [
             "group_slug,location,members",
-            "alpha,Lisbon,17",
-            "beta,Oslo,23",
-            "gamma,Lisbon,<5"
+            // alpha has nobody in Oslo: a lone pair of `<5` cells summing to 0 would be pinned,
+            // so the Lisbon count is withheld too (and likewise Oslo for beta).
+            "alpha,Lisbon,suppressed",
+            "alpha,Oslo,<5",
+            "alpha,(other),<5",
+            "beta,Lisbon,<5",
+            "beta,Oslo,suppressed",
+            "beta,(other),<5",
+            "gamma,Lisbon,<5",
+            "gamma,Oslo,<5",
+            "gamma,(other),<5",
         ]
     );
     // The HR user (Engineering, Lisbon, no membership) changes nothing; nor does anyone's
@@ -835,16 +860,24 @@ async fn the_breakdown_follows_the_configured_cell_size() {
         lines,
         [
             "group_slug,department,members",
-            // Two cells `<3` summing to 4 can only be 2 and 2: the smallest shown count hides
-            // too.
-            "alpha,Engineering,suppressed",
+            // Cells of 0 to 2 (Legal 0, Sales 2, `(other)` 2) summing to 4: none is pinned.
+            "alpha,Engineering,6",
             "alpha,Finance,7",
+            "alpha,Legal,<3",
             "alpha,Sales,<3",
-            "alpha,(not set),<3",
-            "beta,Engineering,3",
-            "beta,Finance,8",
+            "alpha,(other),<3",
+            // Two empty `<3` cells would be pinned at 0: Engineering (3) hides, then Finance,
+            // since a withheld 3 beside two cells of at least 0 would be pinned in turn.
+            "beta,Engineering,suppressed",
+            "beta,Finance,suppressed",
             "beta,Legal,12",
-            "gamma,Engineering,3",
+            "beta,Sales,<3",
+            "beta,(other),<3",
+            "gamma,Engineering,suppressed",
+            "gamma,Finance,<3",
+            "gamma,Legal,<3",
+            "gamma,Sales,<3",
+            "gamma,(other),<3",
         ]
     );
     let audits = wait_for_audits(&app, 1).await;
@@ -875,6 +908,19 @@ async fn bad_parameters_are_422_naming_the_field() {
             vec!["from"],
         ),
         (format!("{GROUPS}?from=2999-01-01"), vec!["from"]),
+        // Shorter than 28 days: an empty period, two seconds, a day short of four weeks.
+        (
+            format!("{GROUPS}?from=2026-01-01&to=2026-01-01"),
+            vec!["from"],
+        ),
+        (
+            format!("{GROUPS}?from=2026-05-01T10:00:00Z&to=2026-05-01T10:00:02Z"),
+            vec!["from"],
+        ),
+        (
+            format!("{GROUPS}?from=2026-01-01&to=2026-01-28"),
+            vec!["from"],
+        ),
         (BREAKDOWN.to_string(), vec!["by"]),
         (format!("{BREAKDOWN}?by="), vec!["by"]),
         (format!("{BREAKDOWN}?by=team"), vec!["by"]),
@@ -894,11 +940,11 @@ async fn bad_parameters_are_422_naming_the_field() {
             "{path}: {body}"
         );
     }
-    // Both forms of a good period, and an empty one.
+    // Both forms of a good period, the shortest one, and the default.
     for path in [
         format!("{GROUPS}?from=2026-01-01&to=2026-04-01"),
         format!("{GROUPS}?from=2026-01-01T00:00:00%2B02:00&to=2026-04-01T00:00:00Z"),
-        format!("{GROUPS}?from=2026-01-01&to=2026-01-01"),
+        format!("{GROUPS}?from=2026-01-01&to=2026-01-29"),
         format!("{GROUPS}?from=&to="),
     ] {
         let (status, _, body) = download(&app, &path, Some(&hr.token)).await;
@@ -964,7 +1010,7 @@ async fn every_download_is_audited_with_its_parameters_and_rows() {
             (
                 json!(hr.id),
                 json!("breakdown.csv"),
-                json!({"report": "breakdown", "params": {"by": "location", "min_cell_size": 5}, "rows": 1, "completed": true})
+                json!({"report": "breakdown", "params": {"by": "location", "min_cell_size": 5}, "rows": 2, "completed": true})
             ),
             (
                 json!(admin.id),
@@ -981,7 +1027,7 @@ async fn every_download_is_audited_with_its_parameters_and_rows() {
                 json!("groups.csv"),
                 json!({
                     "report": "groups",
-                    "params": {"from": "2026-01-01T00:00:00Z", "to": "2026-04-01T12:00:00Z"},
+                    "params": {"from": "2026-01-01T00:00:00Z", "to": "2026-04-01T12:00:00Z", "min_cell_size": 5, "round_to": 5},
                     "rows": 1,
                     "completed": true
                 })
@@ -1182,8 +1228,8 @@ async fn the_summary_hides_how_few_joined_or_left() {
         .await;
     let lines = csv_lines(&app, GROUPS, &hr.token).await;
     assert_eq!(
-        lines[1], "quiet,Quiet,0,0,0,0,<5,<5,0,0,0",
-        "one leaver today is not singled out"
+        lines[1], "quiet,Quiet,<5,<5,<5,<5,<5,<5,<5,<5,<5",
+        "one leaver today is not singled out, nor told from nobody"
     );
 }
 
