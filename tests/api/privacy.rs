@@ -63,6 +63,177 @@ fn without(entries: &[Value], user: &TestUser) -> Vec<Value> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 1. Reports differenced in time.
+
+/// A CSV download's status and body.
+async fn download(app: &TestApp, path: &str, token: &str) -> (StatusCode, String) {
+    let response = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// Joins `n` new employees to `slug` with the given visibility (through the API).
+async fn members(app: &TestApp, slug: &str, n: usize, visibility: &str) -> Vec<TestUser> {
+    let mut joined = Vec::new();
+    for i in 0..n {
+        let user = app.user(&format!("{slug} member {i}")).await;
+        app.join(&user, slug, "member", Some(visibility)).await;
+        joined.push(user);
+    }
+    joined
+}
+
+#[tokio::test]
+async fn a_departure_cannot_be_read_off_groups_csv_by_differencing_in_time() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let hr = app.hr().await;
+    app.create_group(&admin, "pride", "Pride", "open").await;
+    app.create_group(&admin, "women", "Women", "open").await;
+    // The colleague HR knows is leaving today, privately in Pride with six others; the control
+    // group, Women, has seven members and nobody leaves it.
+    let leaver = app.user("Lee Leaver").await;
+    app.join(&leaver, "pride", "member", Some("private")).await;
+    members(&app, "pride", 6, "members").await;
+    members(&app, "women", 7, "public").await;
+
+    let before = download(&app, "/api/v1/reports/groups.csv", &hr.token).await;
+    assert_eq!(before.0, StatusCode::OK, "{}", before.1);
+    let t0 = time::OffsetDateTime::now_utc();
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/admin/users/{}/deactivate", leaver.id),
+            Some(&admin.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let t1 = time::OffsetDateTime::now_utc();
+
+    // The seconds-wide window around the deactivation, and any period under 28 days: 422
+    // naming `from`, and nothing downloaded.
+    let rfc = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .replace('+', "%2B")
+    };
+    for (from, to) in [
+        (
+            t0 - time::Duration::seconds(1),
+            t1 + time::Duration::seconds(1),
+        ),
+        (
+            t0 - time::Duration::days(27),
+            t1 + time::Duration::hours(23),
+        ),
+    ] {
+        let path = format!(
+            "/api/v1/reports/groups.csv?from={}&to={}",
+            rfc(from),
+            rfc(to)
+        );
+        let (status, problem) = app.get(&path, Some(&hr.token)).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {problem}"
+        );
+        assert_eq!(fields(&problem), ["from"]);
+    }
+
+    // Two downloads either side of the departure are the same bytes: the current counts (7 and
+    // then 6) both round to 5, the one departure and the no departure before it are both `<5`.
+    let after = download(&app, "/api/v1/reports/groups.csv", &hr.token).await;
+    assert_eq!(after.0, StatusCode::OK);
+    assert_eq!(after.1, before.1);
+    // And the 28-day window around it: Pride (one left) reads exactly as Women (nobody left).
+    let path = format!(
+        "/api/v1/reports/groups.csv?from={}&to={}",
+        rfc(t0 - time::Duration::days(14)),
+        rfc(t1 + time::Duration::days(14))
+    );
+    let (status, window) = download(&app, &path, &hr.token).await;
+    assert_eq!(status, StatusCode::OK, "{window}");
+    let rows: Vec<&str> = window.split_terminator("\r\n").collect();
+    assert_eq!(rows.len(), 3, "{window}");
+    let counts = |row: &str| row.splitn(3, ',').nth(2).unwrap().to_string();
+    assert_eq!(counts(rows[1]), counts(rows[2]), "{window}");
+    assert_eq!(counts(rows[1]), "5,<5,<5,<5,7,<5,<5,<5,<5");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Reports differenced in shape.
+
+#[tokio::test]
+async fn a_one_person_department_is_not_named_nor_shown_by_the_breakdowns_shape() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let hr = app.hr().await;
+    app.create_group(&admin, "pride", "Pride", "open").await;
+    app.create_group(&admin, "women", "Women", "open").await;
+    // Six Engineering colleagues in Pride (every test user is in Engineering, in Lisbon).
+    members(&app, "pride", 6, "public").await;
+    // The one person in "Skunkworks", in Basel, joins Pride privately.
+    let only = app.user("Sol Only").await;
+    sqlx::query("UPDATE users SET department = 'Skunkworks', location = 'Basel' WHERE id = $1")
+        .bind(only.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let breakdowns = ["department", "location"];
+    let mut without = Vec::new();
+    for by in breakdowns {
+        let (status, body) = download(
+            &app,
+            &format!("/api/v1/reports/breakdown.csv?by={by}"),
+            &hr.token,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        without.push(body);
+    }
+    app.join(&only, "pride", "member", Some("private")).await;
+    for (by, control) in breakdowns.iter().zip(&without) {
+        let (status, body) = download(
+            &app,
+            &format!("/api/v1/reports/breakdown.csv?by={by}"),
+            &hr.token,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // The value typed by one person is never named, and the report is the same bytes
+        // whether or not they are in the group.
+        assert!(
+            !body.contains("Skunkworks") && !body.contains("Basel"),
+            "{body}"
+        );
+        assert_eq!(&body, control, "by {by}");
+        // The grid is whole: Pride and the empty Women group have a row for the same values.
+        let rows: Vec<&str> = body.split_terminator("\r\n").skip(1).collect();
+        let values = |slug: &str| -> Vec<String> {
+            rows.iter()
+                .filter(|r| r.starts_with(&format!("{slug},")))
+                .map(|r| r.split(',').nth(1).unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(values("pride"), values("women"), "{body}");
+        assert!(values("women").contains(&"(other)".to_string()));
+        // The empty group's cells say `<5`, like any small count, never 0.
+        assert!(
+            rows.iter()
+                .filter(|r| r.starts_with("women,"))
+                .all(|r| r.ends_with(",<5")),
+            "{body}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // 3. Outing by promotion.
 
 #[tokio::test]
