@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use crate::accounts::password::Hasher;
 use crate::auth::token::AccessTokens;
 use crate::config::Settings;
+use crate::events::calendar::FeedKey;
 use crate::metrics::Metrics;
 
 /// Everything a request handler may need; cheap to clone.
@@ -16,6 +17,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
     pub tokens: AccessTokens,
+    pub feeds: FeedKey,
     pub hasher: Hasher,
     pub metrics: Metrics,
 }
@@ -24,6 +26,7 @@ impl AppState {
     pub fn new(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         Ok(Self {
             tokens: AccessTokens::new(&settings.auth),
+            feeds: FeedKey::new(settings.auth.jwt_secret.as_ref()),
             hasher: Hasher::new(settings.max_concurrent_hashes())?,
             metrics: Metrics::default(),
             settings: Arc::new(settings),

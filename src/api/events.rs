@@ -221,7 +221,7 @@ async fn my_calendar(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> AppResult<Json<CalendarAddress>> {
-    let token = calendar::token(&state.pool, user.id).await?;
+    let token = calendar::token(&state.pool, &state.feeds, user.id).await?;
     Ok(Json(address(&state, &token)))
 }
 
@@ -232,7 +232,7 @@ async fn rotate_calendar(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> AppResult<Json<CalendarAddress>> {
-    let token = calendar::rotate(&state.pool, user.id).await?;
+    let token = calendar::rotate(&state.pool, &state.feeds, user.id).await?;
     Ok(Json(address(&state, &token)))
 }
 
