@@ -170,6 +170,8 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v1/reports/groups.csv", "get"),
         ("/api/v1/reports/memberships.csv", "get"),
         ("/api/v1/reports/breakdown.csv", "get"),
+        ("/api/v1/groups/{slug}/privacy-notice", "get"),
+        ("/api/v1/groups/{slug}/privacy-notice", "put"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),

@@ -967,3 +967,41 @@ fn urlencode(raw: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_notices_consent_and_the_privacy_answers() {
+    let app = spawn_app().await;
+    let (status, doc) = app.get("/api/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let notice = &doc["paths"]["/api/v1/groups/{slug}/privacy-notice"];
+    for method in ["get", "put"] {
+        assert!(notice[method].is_object(), "{method} privacy-notice");
+    }
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("PrivacyNotice", "text"),
+        ("PrivacyNotice", "version"),
+        ("PrivacyNotice", "updated_at"),
+        ("NoticeEdit", "text"),
+        ("JoinRequest", "consent_version"),
+        ("MyMembership", "consent_version"),
+        ("MyMembership", "consent_outdated"),
+        ("MembershipSummary", "consent_outdated"),
+    ] {
+        assert!(
+            schemas[schema]["properties"][field].is_object(),
+            "{schema}.{field} is not documented"
+        );
+    }
+    let text = doc.to_string();
+    for answer in [
+        "ask the member to make it public first",
+        "without stepping down",
+        "a missing or stale `consent_version`",
+        "a period shorter than 28 days",
+        "reports.round_to",
+        "(other)",
+    ] {
+        assert!(text.contains(answer), "{answer:?} is not documented");
+    }
+}
