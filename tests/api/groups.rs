@@ -1165,6 +1165,9 @@ async fn the_roster_csv_is_a_dated_attachment_safe_for_spreadsheets() {
             response.headers()["content-type"],
             "text/csv; charset=utf-8"
         );
+        // Contact details: no cache along the way may keep a copy, and no browser may sniff it.
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
         let disposition = response.headers()["content-disposition"]
             .to_str()
             .unwrap()
