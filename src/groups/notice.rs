@@ -38,7 +38,7 @@ pub struct NoticeEdit {
 /// The notice of a group the caller may see (any employee).
 #[tracing::instrument(skip_all)]
 pub async fn get(pool: &PgPool, group: &GroupRef) -> Result<PrivacyNotice, AppError> {
-    Ok(sqlx::query_as!(
+    sqlx::query_as!(
         PrivacyNotice,
         r#"SELECT privacy_notice AS text, privacy_notice_version AS version,
                   privacy_notice_updated_at AS updated_at
@@ -47,7 +47,7 @@ pub async fn get(pool: &PgPool, group: &GroupRef) -> Result<PrivacyNotice, AppEr
     )
     .fetch_optional(pool)
     .await?
-    .ok_or(AppError::NotFound)?)
+    .ok_or(AppError::NotFound)
 }
 
 /// Replaces the notice (leads of the group and admins): the version goes up by one, and every
