@@ -19,6 +19,7 @@ use crate::groups::roster::{self, RosterEntry};
 use crate::groups::{MembershipRole, MembershipType, Visibility};
 use crate::lifecycle;
 use crate::paging::Page;
+use crate::reports;
 use crate::state::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -208,7 +209,7 @@ async fn members_csv(
     Path(slug): Path<String>,
 ) -> AppResult<Response> {
     let group = directory::resolve(&state.pool, &user, &slug).await?;
-    roster::csv(&state.pool, &group).await
+    reports::roster::members_csv(&state.pool, &group).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

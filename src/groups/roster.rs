@@ -1,21 +1,16 @@
-//! Rosters under the privacy rule (`membership_visible`, see `access`), as JSON pages and as
-//! the lead's CSV.
+//! Rosters under the privacy rule (`membership_visible`, see `access`), as JSON pages. The
+//! lead's CSV of the same roster is `reports::roster`, on the reports' streaming path.
 
-use axum::response::Response;
-use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::csv::Cell;
 use crate::error::AppError;
 use crate::groups::directory::GroupRef;
 use crate::groups::{MembershipRole, MembershipStatus, MembershipType, Visibility};
 use crate::paging::{Page, PageRequest};
-use crate::reports::export::{self, CsvSink, Report, Stop};
 
 /// Shown to leads and admins only.
 #[derive(Debug, Serialize, ToSchema)]
@@ -123,100 +118,4 @@ pub async fn page(
     Ok(Page::from_rows(entries, limit, |e: &RosterEntry| {
         RosterCursor(e.display_name.clone(), e.user_id)
     }))
-}
-
-pub const CSV_HEADER: [&str; 10] = [
-    "user_id",
-    "display_name",
-    "email",
-    "department",
-    "location",
-    "type",
-    "role",
-    "status",
-    "visibility",
-    "joined_at",
-];
-
-/// The whole roster as the caller sees it, as CSV, for leads and admins (403 for anyone else),
-/// through the reports' streaming path: the same headers (no cache keeps a copy), memory that
-/// does not grow with the roster, and an audit record of who took the contact details.
-#[tracing::instrument(skip_all)]
-pub async fn csv(pool: &PgPool, group: &GroupRef) -> Result<Response, AppError> {
-    export::start_roster(
-        pool,
-        &group.access,
-        RosterCsv {
-            group: group.clone(),
-        },
-    )
-    .await
-}
-
-/// The lead's roster export, as a report of the streaming path.
-struct RosterCsv {
-    group: GroupRef,
-}
-
-impl Report for RosterCsv {
-    fn name(&self) -> &'static str {
-        "members"
-    }
-
-    fn file_stem(&self) -> String {
-        format!("{}-members", self.group.slug)
-    }
-
-    fn audit_action(&self) -> crate::audit::Action {
-        crate::audit::Action::MembersCsvDownloaded
-    }
-
-    fn audit_target(&self) -> String {
-        self.group.slug.clone()
-    }
-
-    fn params(&self) -> serde_json::Value {
-        serde_json::json!({ "group": self.group.slug })
-    }
-
-    async fn write(&self, conn: &mut PgConnection, sink: &mut CsvSink) -> Result<(), Stop> {
-        sink.header(&CSV_HEADER).await?;
-        let access = &self.group.access;
-        let mut rows = sqlx::query_as!(
-            Row,
-            r#"SELECT m.user_id, u.display_name, u.email, u.department, u.location,
-                      m.type AS "kind: MembershipType", m.role AS "role: MembershipRole",
-                      m.status AS "status: MembershipStatus", m.visibility AS "visibility: Visibility", m.joined_at
-               FROM memberships m JOIN users u ON u.id = m.user_id
-               WHERE m.group_id = $1
-                 AND membership_visible(m.user_id, m.status, m.visibility, $2, $3, $4, $5, $6, $7)
-               ORDER BY u.display_name, m.user_id"#,
-            self.group.id,
-            access.user_id,
-            access.is_admin,
-            access.role as Option<MembershipRole>,
-            access.status as Option<MembershipStatus>,
-            access.kind as Option<MembershipType>,
-            access.visibility as Option<Visibility>
-        )
-        .fetch(conn);
-        while let Some(r) = rows.try_next().await? {
-            let id = r.user_id.to_string();
-            let joined = r.joined_at.format(&Rfc3339).unwrap_or_default();
-            sink.row([
-                Cell::Text(&id),
-                Cell::Text(&r.display_name),
-                Cell::Text(&r.email),
-                Cell::Text(r.department.as_deref().unwrap_or("")),
-                Cell::Text(r.location.as_deref().unwrap_or("")),
-                Cell::Text(r.kind.as_str()),
-                Cell::Text(r.role.as_str()),
-                Cell::Text(r.status.as_str()),
-                Cell::Text(r.visibility.as_str()),
-                Cell::Text(&joined),
-            ])
-            .await?;
-        }
-        Ok(())
-    }
 }

@@ -6,4 +6,5 @@ pub mod export;
 pub mod groups;
 pub mod memberships;
 pub mod period;
+pub mod roster;
 pub mod suppression;
