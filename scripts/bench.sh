@@ -32,7 +32,7 @@ export BENCH_DURATION BENCH_CONCURRENCY BENCH_USERS BENCH_POOL BENCH_EMPLOYEES B
 # script below is made from it; the run warns when the code's query no longer matches it.
 read -r -d '' LIST_SQL <<'SQL' || true
 WITH ranked AS (
-               SELECT g.id, g.slug, g.name, g.tagline, g.join_policy,
+               SELECT g.id, g.slug, g.name, g.tagline, g.join_policy, g.privacy_notice, g.privacy_notice_version,
                       CASE WHEN $3::text IS NULL THEN 0::real
                            ELSE ts_rank(g.search, to_tsquery('english', $3)) END AS rank
                FROM groups g
@@ -53,6 +53,7 @@ WITH ranked AS (
                   g.rank AS "rank!",
                   mm.type AS "my_type?: MembershipType", mm.role AS "my_role?: MembershipRole",
                   mm.status AS "my_status?: MembershipStatus", mm.visibility AS "my_visibility?: Visibility",
+                  consent_outdated(g.privacy_notice, g.privacy_notice_version, mm.consent_version) AS "my_consent_outdated?",
                   counts.members AS "member_count!", counts.allies AS "ally_count!",
                   coalesce((SELECT json_agg(json_build_object('id', u.id, 'display_name', u.display_name)
                                             ORDER BY u.display_name, u.id)
@@ -66,7 +67,7 @@ WITH ranked AS (
                       count(*) FILTER (WHERE c.type = 'ally') AS allies
                FROM memberships c
                WHERE c.group_id = g.id AND c.status = 'active'
-                 AND membership_visible(c.user_id, c.status, c.visibility, $1, $2, mm.role, mm.status)
+                 AND membership_visible(c.user_id, c.status, c.visibility, $1, $2, mm.role, mm.status, mm.type, mm.visibility)
            ) counts
            ORDER BY g.rank DESC, g.name, g.slug
 SQL
