@@ -104,6 +104,30 @@ async fn migrate_admin_create_and_seed() {
         count("SELECT count(*) FROM membership_history").await,
     );
     assert_eq!(count("SELECT count(*) FROM groups").await, 10);
+    // The most sensitive demo groups carry a privacy notice, and their demo members accepted it.
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM groups WHERE privacy_notice <> '' AND privacy_notice_version = 1"
+        )
+        .await,
+        4
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM memberships m JOIN groups g ON g.id = m.group_id
+             WHERE consent_outdated(g.privacy_notice, g.privacy_notice_version, m.consent_version)"
+        )
+        .await,
+        0
+    );
+    assert!(
+        count(
+            "SELECT count(*) FROM memberships m JOIN groups g ON g.id = m.group_id
+             WHERE g.slug = 'pride' AND m.consent_version = 1"
+        )
+        .await
+            > 0
+    );
     let out = belong(&["seed", "--demo"], &env, "");
     assert!(out.status.success(), "{}", text(&out));
     let after = (
