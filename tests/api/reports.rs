@@ -1319,8 +1319,9 @@ async fn cells_people_write_cannot_run_as_formulas_in_any_export() {
     for (by, category) in [("department", "'-1+1"), ("location", "'@SUM(A1:A9)")] {
         let lines = csv_lines(&app, &format!("{BREAKDOWN}?by={by}"), &hr.token).await;
         assert_no_formula("breakdown.csv", &lines);
+        // (Its count of 6 is withheld: beside it, the empty `(other)` cell would be pinned.)
         assert!(
-            lines.contains(&format!(r#"calc,"{category}",6"#)),
+            lines.contains(&format!(r#"calc,"{category}",suppressed"#)),
             "{by}: {lines:?}"
         );
     }
