@@ -185,13 +185,7 @@ pub async fn list(
                            '[]') AS "leads!: PgJson<Vec<LeadRef>>"
            FROM page g
            LEFT JOIN memberships mm ON mm.group_id = g.id AND mm.user_id = $1
-           CROSS JOIN LATERAL (
-               SELECT count(*) FILTER (WHERE c.type = 'member') AS members,
-                      count(*) FILTER (WHERE c.type = 'ally') AS allies
-               FROM memberships c
-               WHERE c.group_id = g.id AND c.status = 'active'
-                 AND membership_visible(c.user_id, c.status, c.visibility, $1, $2, mm.role, mm.status, mm.type, mm.visibility)
-           ) counts
+           CROSS JOIN LATERAL visible_member_counts(g.id, $1, $2, mm.role, mm.status, mm.type, mm.visibility) counts
            ORDER BY g.rank DESC, g.name, g.slug"#,
         user.id,
         user.is_admin,
@@ -249,13 +243,7 @@ pub async fn detail(pool: &PgPool, group: &GroupRef) -> Result<GroupDetail, AppE
                            '[]') AS "leads!: PgJson<Vec<LeadRef>>"
            FROM groups g
            LEFT JOIN memberships mm ON mm.group_id = g.id AND mm.user_id = $2
-           CROSS JOIN LATERAL (
-               SELECT count(*) FILTER (WHERE c.type = 'member') AS members,
-                      count(*) FILTER (WHERE c.type = 'ally') AS allies
-               FROM memberships c
-               WHERE c.group_id = g.id AND c.status = 'active'
-                 AND membership_visible(c.user_id, c.status, c.visibility, $2, $3, mm.role, mm.status, mm.type, mm.visibility)
-           ) counts
+           CROSS JOIN LATERAL visible_member_counts(g.id, $2, $3, mm.role, mm.status, mm.type, mm.visibility) counts
            WHERE g.id = $1"#,
         group.id,
         group.access.user_id,

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod cli;
+mod counts;
 mod demo;
 mod events;
 mod groups;
