@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod cli;
 mod demo;
+mod edges;
 mod events;
 mod groups;
 mod helpers;
