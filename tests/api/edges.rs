@@ -266,3 +266,328 @@ async fn request_ids_are_echoed_only_when_short_and_plain() {
         assert!(uuid::Uuid::parse_str(&got).is_ok(), "{got}");
     }
 }
+
+/// Sends `body` as it is, with a JSON content type; error answers must be problem+json.
+async fn send_text(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = app.client.request(method, format!("{}{path}", app.base));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let text = response.text().await.unwrap();
+    if status.is_client_error() || status.is_server_error() {
+        assert!(
+            content_type.starts_with("application/problem+json"),
+            "{status} as {content_type:?}: {text}"
+        );
+    }
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn names_body(problem: &Value) -> bool {
+    problem["errors"]
+        .as_array()
+        .is_some_and(|errors| errors.iter().any(|e| e["field"] == "body"))
+}
+
+#[tokio::test]
+async fn a_body_is_one_json_object_and_nothing_more() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create_group(&admin, "pride", "Pride", "open").await;
+    let member = app.user("Mo Member").await;
+    let join = "/api/v1/groups/pride/membership";
+    for body in [
+        r#"{"type":"ally"} xx"#,
+        r#"{"type":"ally"}{"type":"member"}"#,
+        r#"["ally","private"]"#,
+        "[]",
+        r#""ally""#,
+    ] {
+        let (status, problem) = send_text(
+            &app,
+            reqwest::Method::PUT,
+            join,
+            Some(&member.token),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {problem}");
+        assert!(names_body(&problem), "{body}: {problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(!detail.contains("struct"), "{detail}");
+    }
+    assert!(app.membership_rows("pride").await.is_empty());
+    app.register("sam@example.com").await;
+    let (status, problem) = send_text(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/auth/login",
+        None,
+        Some(r#"["sam@example.com","correct horse battery"]"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(names_body(&problem), "{problem}");
+    // Whitespace around the object is fine.
+    let (status, _) = send_text(
+        &app,
+        reqwest::Method::PUT,
+        join,
+        Some(&member.token),
+        Some(" {\"type\":\"ally\"}\n"),
+    )
+    .await;
+    assert!(status.is_success(), "{status}");
+}
+
+#[tokio::test]
+async fn events_state_their_audience_and_instants_their_offset() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create_group(&admin, "pride", "Pride", "open").await;
+    let path = "/api/v1/groups/pride/events";
+    let start = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    let at = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let date = start.date().to_string();
+    let cases = [
+        (
+            json!({"title": "Picnic", "starts_at": at(start), "ends_at": at(start + time::Duration::hours(2))}),
+            "audience",
+        ),
+        (
+            json!({"title": "Picnic", "starts_at": date, "ends_at": at(start + time::Duration::hours(2)), "audience": "members"}),
+            "starts_at",
+        ),
+        (
+            json!({"title": "Picnic", "starts_at": at(start),
+                   "ends_at": format!("{date}T23:00:00"), "audience": "members"}),
+            "ends_at",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, problem) = app.post(path, Some(&admin.token), body.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {problem}"
+        );
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, [field], "{body}: {problem}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+    // An offset other than Z is one instant like any other.
+    let (status, event) = app
+        .post(
+            path,
+            Some(&admin.token),
+            json!({"title": "Picnic", "starts_at": format!("{date}T18:00:00+02:00"),
+                   "ends_at": format!("{date}T20:00:00+02:00"), "audience": "members"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{event}");
+    assert_eq!(event["starts_at"], json!(format!("{date}T16:00:00Z")));
+}
+
+#[tokio::test]
+async fn optional_bodies_may_be_left_out() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create_group(&admin, "pride", "Pride", "open").await;
+    let mentor = app.user("Mina Mentor").await;
+    app.join(&mentor, "pride", "member", Some("public")).await;
+    let mentee = app.user("Tess Mentee").await;
+    app.join(&mentee, "pride", "member", Some("members")).await;
+    let (status, offer) = app
+        .post(
+            "/api/v1/groups/pride/mentoring-offers",
+            Some(&admin.token),
+            json!({"title": "Careers", "slots": 2, "mentor_id": mentor.id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{offer}");
+    let requests = format!(
+        "/api/v1/mentoring-offers/{}/requests",
+        offer["id"].as_str().unwrap()
+    );
+    let (status, request) = send_text(
+        &app,
+        reqwest::Method::POST,
+        &requests,
+        Some(&mentee.token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{request}");
+    assert_eq!(request["status"], "pending");
+    // A body that is sent still follows the rules.
+    let other = app.user("Otto Other").await;
+    app.join(&other, "pride", "ally", None).await;
+    let (status, problem) = send_text(
+        &app,
+        reqwest::Method::POST,
+        &requests,
+        Some(&other.token),
+        Some("[]"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let start = time::OffsetDateTime::now_utc() + time::Duration::days(3);
+    let at = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let (status, event) = app
+        .post(
+            "/api/v1/groups/pride/events",
+            Some(&admin.token),
+            json!({"title": "Coffee", "starts_at": at(start),
+                   "ends_at": at(start + time::Duration::hours(1)), "audience": "everyone"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{event}");
+    let rsvp = format!("/api/v1/events/{}/rsvp", event["id"].as_str().unwrap());
+    let (status, answer) =
+        send_text(&app, reqwest::Method::PUT, &rsvp, Some(&mentee.token), None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "going");
+    let (status, answer) = send_text(
+        &app,
+        reqwest::Method::PUT,
+        &rsvp,
+        Some(&other.token),
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_not_called_a_missing_token() {
+    let app = spawn_app().await;
+    app.register("sam@example.com").await;
+    let (status, problem) = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": "sam@example.com", "password": "not the password at all"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(!detail.contains("token"), "{detail}");
+    assert!(detail.contains("password"), "{detail}");
+}
+
+#[tokio::test]
+async fn names_cannot_hide_or_reverse_text() {
+    let app = spawn_app().await;
+    let register = |email: &'static str, name: &'static str| {
+        app.post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": email, "password": "correct horse battery", "display_name": name}),
+        )
+    };
+    for (i, name) in [
+        "\u{202e}gnp.exe\u{202c} Bob",
+        "Bob\u{2066}",
+        "Bo\u{200b}b",
+        "\u{feff}Bob",
+        "Bob\u{7}",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let email: &'static str = Box::leak(format!("bob{i}@example.com").into_boxed_str());
+        let (status, problem) = register(email, name).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name:?}: {problem}"
+        );
+        assert_eq!(problem["errors"][0]["field"], "display_name", "{problem}");
+    }
+    // Scripts that need the joiners keep them.
+    let (status, user) = register("mina@example.com", "می\u{200c}خواهم").await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let admin = app.admin().await;
+    // The rule is the one for all text: a group's name too.
+    let (status, problem) = app
+        .post(
+            "/api/v1/groups",
+            Some(&admin.token),
+            json!({"slug": "pride", "name": "Pride\u{202e}", "tagline": "t", "mission": "m",
+                   "join_policy": "open"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "name", "{problem}");
+}
+
+#[tokio::test]
+async fn one_mailbox_is_one_account_however_its_domain_is_written() {
+    let app = spawn_app().await;
+    let register = |email: &str| {
+        app.post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": email, "password": "correct horse battery", "display_name": "Sami Kim"}),
+        )
+    };
+    let (status, user) = register("sami.kim@bélong.example").await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    assert_eq!(user["email"], "sami.kim@xn--blong-bsa.example");
+    let (status, problem) = register("Sami.Kim@XN--BLONG-BSA.example").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let (status, problem) = register("sami.kim@BÉLONG.example").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    for email in ["sami.kim@xn--blong-bsa.example", "sami.kim@bélong.example"] {
+        let (status, tokens) = app
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": email, "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{email}: {tokens}");
+    }
+    // A local part mixing alphabets imitates another address: refused.
+    let (status, problem) = register("\u{0455}ami.kim@bélong.example").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "email", "{problem}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
