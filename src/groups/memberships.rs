@@ -464,6 +464,32 @@ pub(crate) async fn remove(
     Ok(())
 }
 
+/// Activates every pending request of a group whose lead or admin has just opened it (join
+/// policy `approval` to `open`): each is recorded as approved by `actor`, in the caller's
+/// transaction. Answers how many were activated.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn activate_pending(
+    tx: &mut Transaction<'_, Postgres>,
+    group_id: Uuid,
+    actor: Uuid,
+) -> Result<u64, AppError> {
+    let activated = sqlx::query!(
+        r#"WITH activated AS (
+               UPDATE memberships SET status = 'active', joined_at = now()
+               WHERE group_id = $1 AND status = 'pending'
+               RETURNING group_id, user_id, type, role, status, visibility
+           )
+           INSERT INTO membership_history (group_id, user_id, actor_id, event, type, role, status, visibility, reason)
+           SELECT group_id, user_id, $2, 'approved', type, role, status, visibility, 'the group was opened'
+           FROM activated"#,
+        group_id,
+        actor
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(activated.rows_affected())
+}
+
 /// Ends every membership of a deactivated employee, inside the deactivation's transaction.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn end_all_for_deactivated(

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod cli;
 mod demo;
+mod contradictions;
 mod edges;
 mod events;
 mod groups;
