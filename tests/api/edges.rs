@@ -506,6 +506,18 @@ async fn a_wrong_password_is_not_called_a_missing_token() {
     let detail = problem["detail"].as_str().unwrap();
     assert!(!detail.contains("token"), "{detail}");
     assert!(detail.contains("password"), "{detail}");
+    // Nor is a refresh token that is not (or no longer) good.
+    let (status, problem) = app
+        .post(
+            "/api/v1/auth/refresh",
+            None,
+            json!({"refresh_token": "not-a-refresh-token"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(!detail.contains("access token"), "{detail}");
+    assert!(detail.contains("refresh token"), "{detail}");
 }
 
 #[tokio::test]
