@@ -4,8 +4,8 @@
 mod admin;
 mod auth;
 mod cli;
-mod demo;
 mod contradictions;
+mod demo;
 mod edges;
 mod events;
 mod groups;
