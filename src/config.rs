@@ -66,6 +66,12 @@ pub struct ServerSettings {
     pub request_timeout_secs: u64,
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// The time a client has to send a request's head before its connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// The largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// Connections served at once; others wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl ServerSettings {
@@ -195,6 +201,15 @@ impl Settings {
         }
         if self.auth.max_failed_logins == 0 {
             bail!("BELONG__AUTH__MAX_FAILED_LOGINS must be positive");
+        }
+        if self.server.header_read_timeout_secs == 0 {
+            bail!("BELONG__SERVER__HEADER_READ_TIMEOUT_SECS must be positive");
+        }
+        if self.server.max_connections == 0 {
+            bail!("BELONG__SERVER__MAX_CONNECTIONS must be positive");
+        }
+        if self.server.max_header_bytes < 8192 {
+            bail!("BELONG__SERVER__MAX_HEADER_BYTES must be at least 8192");
         }
         if self.database.max_connections == 0 {
             bail!("BELONG__DATABASE__MAX_CONNECTIONS must be positive");

@@ -51,6 +51,9 @@ pub enum AppError {
     /// A sign-in whose email or password is wrong (or whose account is deactivated).
     #[error("bad credentials")]
     BadCredentials,
+    /// A refresh token that is unknown, expired, spent or of a deactivated account.
+    #[error("bad refresh token")]
+    BadRefreshToken,
     #[error("forbidden")]
     Forbidden,
     #[error("not found")]
@@ -96,7 +99,9 @@ impl AppError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Unauthorized | Self::BadCredentials => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::BadCredentials | Self::BadRefreshToken => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -117,6 +122,9 @@ impl AppError {
             }
             Self::Unauthorized => "a valid access token is required".into(),
             Self::BadCredentials => "the email or the password is wrong".into(),
+            Self::BadRefreshToken => {
+                "the refresh token is unknown, expired or already used; sign in again".into()
+            }
             Self::Forbidden => "you are not allowed to do this".into(),
             Self::NotFound => "no such resource".into(),
             Self::Conflict(detail) => detail.clone(),

@@ -4,21 +4,39 @@ use time::OffsetDateTime;
 
 use crate::error::AppError;
 
-/// Parses an instant a client sent: RFC 3339 (`2026-05-01T09:00:00Z`), or a date
-/// (`2026-05-01`, meaning its midnight UTC). Names the field when it is neither.
-pub fn parse_instant(field: &str, raw: &str) -> Result<time::OffsetDateTime, AppError> {
+/// Parses an instant a client sent: RFC 3339 with its offset (`2026-05-01T09:00:00Z`,
+/// `2026-05-01T11:00:00+02:00`). A date alone or a time without an offset names no instant
+/// and is refused, naming the field.
+pub fn parse_instant(field: &str, raw: &str) -> Result<OffsetDateTime, AppError> {
     use time::format_description::well_known::Rfc3339;
-    let raw = raw.trim();
-    let date_format = time::macros::format_description!("[year]-[month]-[day]");
-    let parsed = time::OffsetDateTime::parse(raw, &Rfc3339)
+    let parsed = OffsetDateTime::parse(raw.trim(), &Rfc3339)
         .map(|t| t.to_offset(time::UtcOffset::UTC))
-        .or_else(|_| time::Date::parse(raw, &date_format).map(|d| d.midnight().assume_utc()))
         .map_err(|_| {
             AppError::invalid(
                 field,
-                "must be a date (2026-05-01) or an RFC 3339 time (2026-05-01T09:00:00Z)",
+                "must be an RFC 3339 time with its offset, like 2026-05-01T09:00:00Z",
             )
         })?;
+    plausible(field, parsed)
+}
+
+/// Parses a bound of a range a client asks for (`from`, `to` of lists and reports): an
+/// instant as [`parse_instant`], or a date (`2026-05-01`), meaning its midnight UTC.
+pub fn parse_bound(field: &str, raw: &str) -> Result<OffsetDateTime, AppError> {
+    let raw = raw.trim();
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    match time::Date::parse(raw, &date_format) {
+        Ok(date) => plausible(field, date.midnight().assume_utc()),
+        Err(_) => parse_instant(field, raw).map_err(|_| {
+            AppError::invalid(
+                field,
+                "must be a date (2026-05-01) or an RFC 3339 time with its offset (2026-05-01T09:00:00Z)",
+            )
+        }),
+    }
+}
+
+fn plausible(field: &str, parsed: OffsetDateTime) -> Result<OffsetDateTime, AppError> {
     // Far outside any plausible calendar, and beyond what PostgreSQL's timestamps hold.
     if !(1900..=9999).contains(&parsed.year()) {
         return Err(AppError::invalid(
@@ -41,11 +59,11 @@ pub fn check_range(
     }
 }
 
-/// Parses an optional query value (absent or blank: `None`).
+/// Parses an optional range bound from a query (absent or blank: `None`).
 pub fn parse_optional(field: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, AppError> {
     raw.map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| parse_instant(field, s))
+        .map(|s| parse_bound(field, s))
         .transpose()
 }
 
@@ -55,10 +73,10 @@ mod tests {
 
     #[test]
     fn instants_and_dates_parse_and_garbage_names_the_field() {
+        assert!(parse_instant("starts_at", "2026-05-01").is_err());
+        assert!(parse_instant("starts_at", "2026-05-01T09:00:00").is_err());
         assert_eq!(
-            parse_instant("from", "2026-05-01")
-                .unwrap()
-                .unix_timestamp(),
+            parse_bound("from", "2026-05-01").unwrap().unix_timestamp(),
             1_777_593_600
         );
         assert_eq!(
@@ -71,8 +89,8 @@ mod tests {
             Err(AppError::Validation(e)) => assert_eq!(e[0].field, "to"),
             other => panic!("{other:?}"),
         }
-        assert!(parse_instant("to", "2026-02-30").is_err());
-        assert!(parse_instant("from", "-9999-01-01").is_err());
+        assert!(parse_bound("to", "2026-02-30").is_err());
+        assert!(parse_bound("from", "-9999-01-01").is_err());
         assert!(parse_instant("from", "+10000-01-01T00:00:00Z").is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! The one place that ends a person's involvement in a group: leaving, removal by a lead, and
 //! deactivation of the account. Each ends the memberships, the RSVPs that depended on them
-//! (promoting the waitlists) and the mentoring requests together, in one transaction, so no
-//! front door (the API, the pages, SCIM provisioning) can end one without the others.
+//! (promoting the waitlists), the mentoring requests and the offers of a departing mentor
+//! (closed, their pending requests declined) together, in one transaction, so no front door
+//! (the API, the pages, SCIM provisioning) can end one without the others.
 
 use serde_json::json;
 use sqlx::PgPool;
@@ -23,6 +24,7 @@ pub async fn leave(pool: &PgPool, group: &GroupRef) -> Result<(), AppError> {
     if memberships::end_own(&mut tx, group).await? {
         rsvp::withdraw_from_members_events(&mut tx, group.id, user_id).await?;
         mentoring::withdraw_in_group(&mut tx, group.id, user_id).await?;
+        mentoring::close_for_departed_mentor(&mut tx, group.id, user_id).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -35,6 +37,7 @@ pub async fn remove_member(pool: &PgPool, group: &GroupRef, target: Uuid) -> Res
     memberships::remove(&mut tx, group, target).await?;
     rsvp::withdraw_from_members_events(&mut tx, group.id, target).await?;
     mentoring::withdraw_in_group(&mut tx, group.id, target).await?;
+    mentoring::close_for_departed_mentor(&mut tx, group.id, target).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -1,21 +1,31 @@
 //! Builds the application (state, router, layers), binds, serves and shuts down gracefully.
 
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, StatusCode, Uri};
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::net::TcpListener;
-use tower::ServiceBuilder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tower::{ServiceBuilder, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::error::problem_response;
+use crate::error::{PROBLEM_JSON, Problem, problem_response};
 pub use crate::state::AppState;
 
 /// The whole application with its layers: every front door, merged.
@@ -29,22 +39,97 @@ pub fn router(state: AppState) -> Router {
             state.metrics.clone(),
             crate::metrics::track,
         ))
-        .layer(axum::middleware::from_fn(
-            crate::api::problem_for_bare_errors,
-        ))
         .layer(
             ServiceBuilder::new()
+                .layer(tower::util::MapRequestLayer::new(drop_unfit_request_id))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(crate::telemetry::request_span))
                 .layer(PropagateRequestIdLayer::new(request_id))
+                // Outside the timeout and the size checks, so that their answers are problems.
+                .layer(axum::middleware::from_fn(
+                    crate::api::problem_for_bare_errors,
+                ))
                 .layer(CatchPanicLayer::custom(panic_response))
+                // 503 is kept for an unreachable database: a request that runs out of time,
+                // whether the client is slow to send its body or we are slow to answer, is 408.
                 .layer(TimeoutLayer::with_status_code(
-                    StatusCode::SERVICE_UNAVAILABLE,
+                    StatusCode::REQUEST_TIMEOUT,
                     timeout,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    max_body,
+                    refuse_oversize,
                 ))
                 .layer(DefaultBodyLimit::max(max_body)),
         )
         .with_state(state)
+}
+
+/// The longest request id taken from a client.
+pub const MAX_REQUEST_ID_CHARS: usize = 64;
+
+/// Whether a client's `X-Request-Id` may be echoed and logged as it is: 1 to 64 ASCII letters,
+/// digits and `-`, `_`, `.`, `:` (UUIDs, ULIDs, a proxy's trace ids).
+pub fn request_id_fits(raw: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_CHARS).contains(&raw.len())
+        && raw
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Drops a client's request id that is too long or holds other characters, so that a new one
+/// is made; logs and answers never carry what a client chose to put there.
+fn drop_unfit_request_id<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
+    let ids = request.headers().get_all("x-request-id");
+    let mut ids = ids.iter();
+    let fits = match (ids.next(), ids.next()) {
+        (Some(id), None) => request_id_fits(id.as_bytes()),
+        (None, _) => true,
+        (Some(_), Some(_)) => false,
+    };
+    if !fits {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
+}
+
+/// The longest address (path and query) a request may have.
+pub const MAX_URI_BYTES: usize = 8192;
+
+/// An address over [`MAX_URI_BYTES`] is 414. A body whose declared length is over the limit is
+/// refused before any of it is read (and before a client that sent `Expect: 100-continue` is
+/// told to go on), and the connection is closed rather than drained.
+async fn refuse_oversize(State(max_body): State<usize>, request: Request, next: Next) -> Response {
+    let uri_bytes = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri_bytes > MAX_URI_BYTES {
+        return problem_response(
+            StatusCode::URI_TOO_LONG,
+            format!("the address is too long: at most {MAX_URI_BYTES} bytes are accepted"),
+            Vec::new(),
+        );
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > max_body as u64 => {
+            let mut response = problem_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is too large: at most {max_body} bytes are accepted"),
+                Vec::new(),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+        _ => next.run(request).await,
+    }
 }
 
 /// No route matched: a problem+json 404 for the API's addresses, plain text elsewhere.
@@ -70,6 +155,16 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     grace: Duration,
+    connections: ConnectionLimits,
+}
+
+/// What one connection may take: the time to send a request's head, the head's size, and how
+/// many connections are served at once.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    header_read_timeout: Duration,
+    max_header_bytes: usize,
+    max_connections: u32,
 }
 
 impl Application {
@@ -80,9 +175,17 @@ impl Application {
                 "cannot listen on {addr}: {e}; set BELONG__SERVER__BIND to a free address"
             )
         })?;
+        let server = &state.settings.server;
+        let connections = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
+            max_header_bytes: server.max_header_bytes,
+            max_connections: u32::try_from(server.max_connections.min(Semaphore::MAX_PERMITS))
+                .unwrap_or(u32::MAX),
+        };
         Ok(Self {
             listener,
             grace: Duration::from_secs(state.settings.server.shutdown_grace_secs),
+            connections,
             router: router(state),
         })
     }
@@ -93,29 +196,211 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish (up to the grace
     /// period).
+    ///
+    /// Each connection holds one of `max_connections` permits: when all are taken, no further
+    /// connection is accepted until one closes, so slow or idle clients cannot use up the
+    /// process's file descriptors. A connection that does not send a request's head within
+    /// `header_read_timeout` is closed.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let grace = self.grace;
-        let server = axum::serve(self.listener, self.router.into_make_service())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = tx.send(true);
+        let limits = self.connections;
+        let permits = Arc::new(Semaphore::new(limits.max_connections as usize));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_header_size(limits.max_header_bytes)
+            // One buffer per write, so that `ProblemIo` sees hyper's own answers whole.
+            .writev(false);
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                _ = &mut shutdown => break,
+                permit = permits.clone().acquire_owned() => permit?,
+            };
+            let (stream, remote) = tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of descriptors or a connection reset before it was accepted:
+                        // the listener itself is fine; give the process a moment.
+                        tracing::warn!(%error, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let router = self.router.clone();
+            let service =
+                hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(remote));
+                    router.clone().oneshot(request)
+                });
+            let connection = builder
+                .serve_connection(TokioIo::new(ProblemIo::new(stream)), service)
+                .with_upgrades();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                tokio::pin!(connection);
+                let result = tokio::select! {
+                    result = connection.as_mut() => result,
+                    _ = async { stop.wait_for(|stopping| *stopping).await.map(|_| ()) } => {
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                };
+                if let Err(error) = result {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+                drop(permit);
             });
-        let mut rx_grace = rx.clone();
-        tokio::select! {
-            result = server => result.map_err(anyhow::Error::from),
-            _ = async move {
-                let _ = rx_grace.wait_for(|stopping| *stopping).await;
-                tokio::time::sleep(grace).await;
-            } => {
+        }
+        drop(self.listener);
+        tracing::info!("shutting down: finishing requests in flight");
+        let _ = stop_tx.send(true);
+        match tokio::time::timeout(self.grace, permits.acquire_many(limits.max_connections)).await {
+            Ok(_) => Ok(()),
+            Err(_) => {
                 tracing::warn!("requests still running after the grace period; stopping anyway");
                 Ok(())
             }
         }
     }
+}
+
+/// The connection's socket, with one change to what is written: the answers hyper makes on
+/// its own for a request it cannot parse (400 for bad bytes, 414 for a long address, 431 for
+/// oversized headers) have an empty body; they leave as problem+json like every other error.
+struct ProblemIo {
+    inner: TcpStream,
+    pending: Vec<u8>,
+    sent: usize,
+}
+
+impl ProblemIo {
+    fn new(inner: TcpStream) -> Self {
+        Self {
+            inner,
+            pending: Vec::new(),
+            sent: 0,
+        }
+    }
+
+    /// Writes what is left of a rewritten answer.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.sent < self.pending.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.sent..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.sent += n;
+        }
+        self.pending.clear();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncRead for ProblemIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ProblemIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        if let Some(answer) = problem_for_parse_error(buf) {
+            this.pending = answer;
+            if let Poll::Ready(Err(error)) = this.poll_drain(cx) {
+                return Poll::Ready(Err(error));
+            }
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+/// When `written` is one of hyper's own answers to an unparsable request (a bare head with
+/// status 400, 414 or 431, no content type and an empty body), the same answer as
+/// problem+json, closing the connection.
+fn problem_for_parse_error(written: &[u8]) -> Option<Vec<u8>> {
+    let status = match written.get(..13)? {
+        b"HTTP/1.1 400 " | b"HTTP/1.0 400 " => StatusCode::BAD_REQUEST,
+        b"HTTP/1.1 414 " | b"HTTP/1.0 414 " => StatusCode::URI_TOO_LONG,
+        b"HTTP/1.1 431 " | b"HTTP/1.0 431 " => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        _ => return None,
+    };
+    let head = std::str::from_utf8(written).ok()?;
+    let head = head.strip_suffix("\r\n\r\n")?;
+    let lines: Vec<&str> = head.split("\r\n").collect();
+    let empty = lines
+        .iter()
+        .any(|l| l.eq_ignore_ascii_case("content-length: 0"));
+    let typed = lines
+        .iter()
+        .any(|l| l.to_ascii_lowercase().starts_with("content-type:"));
+    if !empty || typed || head.contains("\r\n\r\n") {
+        return None;
+    }
+    let detail = match status {
+        StatusCode::URI_TOO_LONG => "the address is too long",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "the request headers are too large",
+        _ => "the request is not well-formed HTTP: its request line or a header is malformed",
+    };
+    let body = serde_json::to_vec(&Problem {
+        kind: "about:blank".into(),
+        title: status.canonical_reason().unwrap_or("Error").into(),
+        status: status.as_u16(),
+        detail: detail.into(),
+        errors: Vec::new(),
+    })
+    .ok()?;
+    let mut answer = Vec::with_capacity(256 + body.len());
+    answer.extend_from_slice(lines.first()?.as_bytes());
+    answer.extend_from_slice(b"\r\n");
+    for line in &lines[1..] {
+        let lower = line.to_ascii_lowercase();
+        if !(lower.starts_with("content-length:") || lower.starts_with("connection:")) {
+            answer.extend_from_slice(line.as_bytes());
+            answer.extend_from_slice(b"\r\n");
+        }
+    }
+    answer.extend_from_slice(
+        format!(
+            "content-type: {PROBLEM_JSON}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    answer.extend_from_slice(&body);
+    Some(answer)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -135,5 +420,42 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_taken_only_when_short_and_plain() {
+        assert!(request_id_fits(b"0b6e0d6e-3c1f-4f7e-9a51-0d8c4f2d9a11"));
+        assert!(request_id_fits(b"trace:abc.def_1"));
+        assert!(!request_id_fits(b""));
+        assert!(!request_id_fits("x".repeat(65).as_bytes()));
+        assert!(!request_id_fits(b"a b"));
+        assert!(!request_id_fits(b"a\"<script>"));
+    }
+
+    #[test]
+    fn hyper_answers_to_bad_requests_become_problems() {
+        let bare = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: Sat, 28 Nov 2026 14:00:00 GMT\r\n\r\n";
+        let answer = String::from_utf8(problem_for_parse_error(bare).unwrap()).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+        assert!(
+            answer.contains("content-type: application/problem+json\r\n"),
+            "{answer}"
+        );
+        assert!(answer.contains("date: Sat"), "{answer}");
+        assert!(
+            answer.ends_with("\"status\":431,\"detail\":\"the request headers are too large\"}"),
+            "{answer}"
+        );
+        // Answers of the application are left alone.
+        assert!(problem_for_parse_error(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/problem+json\r\ncontent-length: 0\r\n\r\n").is_none());
+        assert!(
+            problem_for_parse_error(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\nhi")
+                .is_none()
+        );
+        assert!(problem_for_parse_error(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());
+    }
 }

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::CurrentUser;
-use crate::api::{Json, PageParams, Query};
+use crate::api::{Json, OptionalJson, PageParams, Query};
 use crate::error::{AppError, AppResult, Problem};
 use crate::groups::directory;
 use crate::mentoring::{self, MentoringRequest, MyMentoring, Offer, OfferFields, RequestStatus};
@@ -84,7 +84,7 @@ async fn create_request(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    Json(body): Json<RequestBody>,
+    OptionalJson(body): OptionalJson<RequestBody>,
 ) -> AppResult<(StatusCode, Json<MentoringRequest>)> {
     let offer = mentoring::resolve_offer(&state.pool, &user, &id).await?;
     let request = mentoring::request(&state.pool, &offer, body.message.as_deref()).await?;

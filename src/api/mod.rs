@@ -46,45 +46,84 @@ where
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|mime| {
-                let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
-            })
-            .unwrap_or(false);
-        if !is_json {
+        if !is_json(&req) {
             return Err(AppError::UnsupportedMediaType);
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    AppError::PayloadTooLarge
-                } else {
-                    AppError::bad_request("the request body could not be read")
-                }
-            })?;
+        let bytes = read_body(req, state).await?;
         parse_json(&bytes).map(Json)
     }
 }
 
-/// Deserializes a JSON body, turning serde's complaint into the field at fault.
+/// A JSON body the client may leave out: no body at all (or an empty one) is `T::default()`.
+/// A body that is sent follows every rule of [`Json`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(&req);
+        let has_type = req.headers().contains_key(header::CONTENT_TYPE);
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) && (json || !has_type) {
+            return Ok(OptionalJson(T::default()));
+        }
+        if !json {
+            return Err(AppError::UnsupportedMediaType);
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, AppError> {
+    axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge
+            } else {
+                AppError::bad_request("the request body could not be read")
+            }
+        })
+}
+
+/// Deserializes a JSON body, turning serde's complaint into the field at fault. The body is
+/// one JSON object and nothing after it: an array (which serde would take field by field, in
+/// order) or trailing data is a 400, and messages speak of JSON, never of the Rust types.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if matches!(first, Some(b) if *b != b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(AppError::BadRequest {
+            detail: "the body must be a JSON object with named fields, like {\"field\": \"value\"}"
+                .into(),
+            errors: vec![FieldError::new("body", "must be a JSON object")],
+        });
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    let value: T = serde_path_to_error::deserialize(&mut *deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        let message = inner.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_string();
+        let message = client_terms(&inner.to_string());
         use serde_json::error::Category;
         match inner.classify() {
             Category::Data => {
@@ -109,7 +148,22 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
                 errors: vec![FieldError::new("body", "is not valid JSON")],
             },
         }
-    })
+    })?;
+    deserializer.end().map_err(|_| AppError::BadRequest {
+        detail: "the body must hold one JSON value and nothing after it".into(),
+        errors: vec![FieldError::new("body", "has data after the JSON value")],
+    })?;
+    Ok(value)
+}
+
+/// serde's message without its position and without the names of Rust types.
+fn client_terms(message: &str) -> String {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    match message.find("expected struct ") {
+        Some(at) => format!("{}expected a JSON object", &message[..at]),
+        None if message.starts_with("invalid length") => "must be a JSON object".to_string(),
+        None => message.to_string(),
+    }
 }
 
 fn missing_field(message: &str) -> Option<String> {
@@ -285,6 +339,26 @@ mod tests {
             Err(AppError::BadRequest { errors, .. }) => assert_eq!(errors[0].field, "email"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn one_object_and_nothing_else() {
+        for body in [
+            &br#"{"email":"a@b.c","password":"x"} xx"#[..],
+            br#"{"email":"a@b.c","password":"x"}{"email":"d@e.f","password":"y"}"#,
+            br#"["a@b.c","x"]"#,
+            b"[]",
+            b"\"text\"",
+        ] {
+            match parse_json::<Login>(body) {
+                Err(AppError::BadRequest { errors, detail }) => {
+                    assert_eq!(errors[0].field, "body");
+                    assert!(!detail.contains("Login"), "{detail}");
+                }
+                other => panic!("{}: {other:?}", String::from_utf8_lossy(body)),
+            }
+        }
+        assert!(parse_json::<Login>(b" {\"email\":\"a\",\"password\":\"b\"}\n ").is_ok());
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub async fn refresh(
     )
     .fetch_optional(&mut *tx)
     .await?
-    .ok_or(AppError::Unauthorized)?;
+    .ok_or(AppError::BadRefreshToken)?;
     // Everything that happens to one family queues here: a rotation and a reuse revocation
     // never interleave, so the revocation always sees (and revokes) the newest token.
     sqlx::query!(
@@ -103,7 +103,7 @@ pub async fn refresh(
             tx.commit().await?;
             Ok(pair)
         }
-        Some(_) => Err(AppError::Unauthorized),
+        Some(_) => Err(AppError::BadRefreshToken),
         None => {
             let reused = sqlx::query!(
                 r#"UPDATE refresh_tokens SET revoked_at = now()
@@ -126,7 +126,7 @@ pub async fn refresh(
                 .await?;
             }
             tx.commit().await?;
-            Err(AppError::Unauthorized)
+            Err(AppError::BadRefreshToken)
         }
     }
 }

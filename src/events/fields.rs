@@ -32,7 +32,7 @@ pub struct EventFields {
     #[serde(default)]
     #[schema(value_type = Option<i64>)]
     pub capacity: Patch<i64>,
-    /// `everyone` (default) or `members`.
+    /// `everyone` or `members`; required when creating.
     pub audience: Option<String>,
 }
 
@@ -105,7 +105,7 @@ impl EventFields {
                     Err(_) => {
                         errors.push(FieldError::new(
                             field,
-                            "must be an RFC 3339 time like 2026-05-01T09:00:00Z",
+                            "must be an RFC 3339 time with its offset, like 2026-05-01T09:00:00Z",
                         ));
                         None
                     }
@@ -162,7 +162,19 @@ impl EventFields {
                 errors.append(&mut e);
                 Audience::Everyone
             }
-            _ => base.map(|b| b.audience).unwrap_or(Audience::Everyone),
+            Some(Err(other)) => return Err(other),
+            None => match base {
+                Some(b) => b.audience,
+                // Who may see an event is never guessed: a members-only event published to
+                // everyone cannot be taken back.
+                None => {
+                    errors.push(FieldError::new(
+                        "audience",
+                        "is required: everyone or members",
+                    ));
+                    Audience::Everyone
+                }
+            },
         };
         match (
             title.or_else(|| base.map(|b| b.title.clone())),
@@ -243,19 +255,30 @@ mod tests {
             ]
         );
         let past = fields(
-            serde_json::json!({"title": "x", "starts_at": "2025-02-01T10:00:00Z", "ends_at": "2025-02-01T11:00:00Z"}),
+            serde_json::json!({"title": "x", "starts_at": "2025-02-01T10:00:00Z", "ends_at": "2025-02-01T11:00:00Z", "audience": "everyone"}),
         );
         assert_eq!(invalid(past.apply(None, NOW)), ["starts_at"]);
-        let garbage =
-            fields(serde_json::json!({"title": "x", "starts_at": "soon", "ends_at": "later"}));
+        let garbage = fields(
+            serde_json::json!({"title": "x", "starts_at": "soon", "ends_at": "later", "audience": "members"}),
+        );
         assert_eq!(invalid(garbage.apply(None, NOW)), ["starts_at", "ends_at"]);
+        // A date or a time without its offset names no instant.
+        let vague = fields(serde_json::json!({"title": "x", "starts_at": "2026-12-10",
+            "ends_at": "2026-12-10T18:00:00", "audience": "members"}));
+        assert_eq!(invalid(vague.apply(None, NOW)), ["starts_at", "ends_at"]);
+        // Who may see an event is never guessed.
+        let unsaid = fields(
+            serde_json::json!({"title": "x", "starts_at": "2026-02-01T10:00:00Z",
+            "ends_at": "2026-02-01T11:00:00Z"}),
+        );
+        assert_eq!(invalid(unsaid.apply(None, NOW)), ["audience"]);
     }
 
     #[test]
     fn patches_merge_over_the_current_values_and_null_clears() {
         let base = fields(serde_json::json!({
             "title": "Coffee", "starts_at": "2026-02-01T10:00:00Z", "ends_at": "2026-02-01T11:00:00Z",
-            "capacity": 10, "location": "Room 1"
+            "capacity": 10, "location": "Room 1", "audience": "members"
         }))
         .apply(None, NOW)
         .unwrap();

@@ -54,8 +54,9 @@ pub async fn going_count(
     .await?)
 }
 
-/// Moves the first people of the waitlist to `going` while there is room. The caller holds
-/// the event's row lock.
+/// Moves the first people of the waitlist to `going` while there is room, until the event
+/// starts: once it has started (or is cancelled) the lines are final, as RSVPs are, and
+/// nobody is promoted whatever the capacity becomes. The caller holds the event's row lock.
 pub async fn promote(
     tx: &mut Transaction<'_, Postgres>,
     event_id: Uuid,
@@ -71,6 +72,8 @@ pub async fn promote(
            next AS (
                SELECT w.user_id FROM rsvps w
                WHERE w.event_id = $1 AND w.status = 'waitlisted'
+                 AND EXISTS (SELECT 1 FROM events e
+                             WHERE e.id = $1 AND e.starts_at > now() AND e.cancelled_at IS NULL)
                ORDER BY w.seq
                LIMIT (SELECT free FROM room)
            )

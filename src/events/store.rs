@@ -100,7 +100,7 @@ async fn lock_values(
 }
 
 /// Edits an event. Lowering the capacity below the number going is 409; raising it promotes
-/// from the waitlist in the same transaction.
+/// from the waitlist in the same transaction, before the event starts (never after).
 #[tracing::instrument(skip_all)]
 pub async fn update(pool: &PgPool, event: &EventRef, fields: EventFields) -> Result<(), AppError> {
     if !event.access.can_manage() {

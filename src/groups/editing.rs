@@ -9,6 +9,7 @@ use crate::accounts::Admin;
 use crate::audit::{self, Action};
 use crate::error::{AppError, FieldError, ResultExt};
 use crate::groups::directory::GroupRef;
+use crate::groups::memberships;
 use crate::groups::{JoinPolicy, Slug};
 use crate::text::{self, TextRule};
 
@@ -119,6 +120,7 @@ pub async fn update(pool: &PgPool, group: &GroupRef, fields: GroupFields) -> Res
         return Err(AppError::Validation(errors));
     }
     let clear_description = fields.description.is_some() && description.is_none();
+    let mut tx = pool.begin().await?;
     sqlx::query!(
         "UPDATE groups SET
              name = coalesce($2, name),
@@ -136,8 +138,14 @@ pub async fn update(pool: &PgPool, group: &GroupRef, fields: GroupFields) -> Res
         policy as Option<JoinPolicy>,
         clear_description
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    // An open group has no one waiting: opening it lets in whoever asked, by the hand of the
+    // lead (or admin) who opened it.
+    if policy == Some(JoinPolicy::Open) {
+        memberships::activate_pending(&mut tx, group.id, group.access.user_id).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

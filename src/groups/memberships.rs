@@ -197,21 +197,25 @@ pub async fn join(pool: &PgPool, group: &GroupRef, choice: JoinChoice) -> Result
         consent_version,
     } = choice;
     let user_id = group.access.user_id;
-    let status = match group.join_policy {
-        JoinPolicy::Open => MembershipStatus::Active,
-        JoinPolicy::Approval => MembershipStatus::Pending,
-    };
     let mut tx = pool.begin().await?;
     crate::accounts::principal::lock_active(&mut tx, user_id).await?;
-    // The share lock makes a concurrent edit of the notice wait until this join is recorded,
-    // so a consent is never recorded against a version that was already replaced.
-    let notice = sqlx::query_scalar!(
-        r#"SELECT CASE WHEN privacy_notice <> '' THEN privacy_notice_version END AS "version"
+    // The share lock makes a concurrent edit of the group wait until this join is recorded: a
+    // consent is never recorded against a notice version that was already replaced, and a lead
+    // who opens the group meanwhile then lets this request in (none stays pending in an open
+    // group).
+    let group_now = sqlx::query!(
+        r#"SELECT CASE WHEN privacy_notice <> '' THEN privacy_notice_version END AS "version",
+                  join_policy AS "policy: JoinPolicy"
            FROM groups WHERE id = $1 FOR SHARE"#,
         group.id
     )
     .fetch_one(&mut *tx)
     .await?;
+    let notice = group_now.version;
+    let status = match group_now.policy {
+        JoinPolicy::Open => MembershipStatus::Active,
+        JoinPolicy::Approval => MembershipStatus::Pending,
+    };
     // A wrong version is refused whether the membership exists or not.
     check_consent(notice, consent_version, false)?;
     let consent = consent_version.and(notice);
@@ -462,6 +466,32 @@ pub(crate) async fn remove(
     )
     .await?;
     Ok(())
+}
+
+/// Activates every pending request of a group whose lead or admin has just opened it (join
+/// policy `approval` to `open`): each is recorded as approved by `actor`, in the caller's
+/// transaction. Answers how many were activated.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn activate_pending(
+    tx: &mut Transaction<'_, Postgres>,
+    group_id: Uuid,
+    actor: Uuid,
+) -> Result<u64, AppError> {
+    let activated = sqlx::query!(
+        r#"WITH activated AS (
+               UPDATE memberships SET status = 'active', joined_at = now()
+               WHERE group_id = $1 AND status = 'pending'
+               RETURNING group_id, user_id, type, role, status, visibility
+           )
+           INSERT INTO membership_history (group_id, user_id, actor_id, event, type, role, status, visibility, reason)
+           SELECT group_id, user_id, $2, 'approved', type, role, status, visibility, 'the group was opened'
+           FROM activated"#,
+        group_id,
+        actor
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(activated.rows_affected())
 }
 
 /// Ends every membership of a deactivated employee, inside the deactivation's transaction.

@@ -141,6 +141,37 @@ pub(crate) async fn end_all_for_deactivated(
     })
 }
 
+/// Closes the open offers of a mentor who no longer belongs to the group, and declines their
+/// pending requests, inside the transaction that ends the membership: an offer nobody can
+/// honour must not take requests. Answers how many offers were closed.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn close_for_departed_mentor(
+    tx: &mut Transaction<'_, Postgres>,
+    group_id: Uuid,
+    mentor_id: Uuid,
+) -> Result<u64, AppError> {
+    let closed = sqlx::query_scalar!(
+        "UPDATE mentoring_offers SET closed_at = now()
+         WHERE group_id = $1 AND mentor_id = $2 AND closed_at IS NULL
+         RETURNING id",
+        group_id,
+        mentor_id
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    if !closed.is_empty() {
+        sqlx::query!(
+            "UPDATE mentoring_requests SET status = 'declined', decided_at = now(), decided_by = $2
+             WHERE offer_id = ANY($1) AND status = 'pending'",
+            &closed,
+            mentor_id
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(closed.len() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,10 +25,10 @@ impl Period {
         now: OffsetDateTime,
     ) -> Result<Self, AppError> {
         let to_parsed = given(to)
-            .map(|raw| crate::instant::parse_instant("to", raw))
+            .map(|raw| crate::instant::parse_bound("to", raw))
             .transpose();
         let from_parsed = given(from)
-            .map(|raw| crate::instant::parse_instant("from", raw))
+            .map(|raw| crate::instant::parse_bound("from", raw))
             .transpose();
         // Both fields are checked, so that one answer names every field at fault.
         let (from, to) = match (from_parsed, to_parsed) {

@@ -4,8 +4,10 @@
 mod admin;
 mod auth;
 mod cli;
+mod contradictions;
 mod counts;
 mod demo;
+mod edges;
 mod events;
 mod groups;
 mod helpers;
