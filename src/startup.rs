@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.settings.server.request_timeout();
     let max_body = state.settings.server.max_body_bytes;
     crate::api::router()
+        .merge(crate::scim::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
@@ -47,10 +48,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// No route matched: a problem+json 404 for the API's addresses, plain text elsewhere.
+/// No route matched: a problem+json 404 for the API's addresses, a SCIM error under
+/// `/scim/v2`, plain text elsewhere.
 async fn not_found(uri: Uri) -> Response {
     if crate::api::owns(uri.path()) {
         crate::api::not_found().await
+    } else if crate::scim::owns(uri.path()) {
+        crate::scim::not_found().await
     } else {
         (StatusCode::NOT_FOUND, "Page not found.\n").into_response()
     }

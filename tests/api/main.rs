@@ -13,3 +13,4 @@ mod mentoring;
 mod ops;
 mod privacy;
 mod reports;
+mod scim;
