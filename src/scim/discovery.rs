@@ -59,13 +59,17 @@ fn user_schema(base: &str) -> Value {
     emails["required"] = json!(true);
     let mut kind = attribute("type", "string", "Always work.");
     kind["canonicalValues"] = json!(["work"]);
-    emails["subAttributes"] = json!([attribute("value", "string", "An email address."), kind,]);
-    let active = attribute(
+    let mut value = attribute("value", "string", "An email address.");
+    value["required"] = json!(true);
+    emails["subAttributes"] = json!([value, kind]);
+    let mut active = attribute(
         "active",
         "boolean",
         "false deactivates the person as an admin would (memberships end, RSVPs are \
          cancelled); true reactivates the account, without restoring memberships.",
     );
+    // Every account is active or not: the attribute cannot be removed.
+    active["required"] = json!(true);
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
         "id": USER_SCHEMA,

@@ -257,6 +257,15 @@ async fn method_not_allowed() -> ScimError {
     )
 }
 
+/// A search across every resource type: there is one type, searched at `/Users`.
+async fn search_everything() -> ScimError {
+    ScimError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        None,
+        "search the users at /Users with a filter",
+    )
+}
+
 /// The routes of `/scim/v2`.
 pub fn router() -> Router<AppState> {
     use axum::routing::get;
@@ -274,6 +283,10 @@ pub fn router() -> Router<AppState> {
                 .patch(users::patch)
                 .delete(users::delete)
                 .fallback(method_not_allowed),
+        )
+        .route(
+            "/scim/v2/.search",
+            axum::routing::post(search_everything).fallback(method_not_allowed),
         )
         .route(
             "/scim/v2/ServiceProviderConfig",

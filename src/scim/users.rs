@@ -116,12 +116,17 @@ pub async fn read(
     State(state): State<AppState>,
     Client(client): Client,
     Path(id): Path<String>,
-) -> ScimResult<Response> {
+    RawQuery(query): RawQuery,
+) -> ScimResult<Scim<Value>> {
     let id = parse_id(&id)?;
+    let params = ListParams::parse(query.as_deref())?;
     let user = provisioning::find(&state.pool, &client, id)
         .await?
         .ok_or_else(ScimError::not_found)?;
-    Ok(reply(&state, StatusCode::OK, &user))
+    Ok(Scim(
+        StatusCode::OK,
+        params.project(resource(&base_url(&state), &user)),
+    ))
 }
 
 pub async fn replace(
@@ -207,30 +212,104 @@ fn integer(name: &str, raw: &str) -> ScimResult<i64> {
         .map_err(|_| ScimError::bad("invalidValue", format!("{name} must be an integer")))
 }
 
+/// The query parameters of a read or a list (RFC 7644 §3.4.2, §3.9).
+#[derive(Debug, Default)]
+pub struct ListParams {
+    filter: Option<Filter>,
+    start_index: i64,
+    count: i64,
+    /// `attributes`: only these (and `id`, `schemas`) are returned.
+    attributes: Vec<String>,
+    /// `excludedAttributes`: these are left out.
+    excluded: Vec<String>,
+}
+
+fn names(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+impl ListParams {
+    pub fn parse(query: Option<&str>) -> ScimResult<Self> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or(""))
+            .map_err(|_| ScimError::bad("invalidSyntax", "the query string is malformed"))?;
+        let mut params = ListParams {
+            start_index: 1,
+            count: DEFAULT_COUNT,
+            ..ListParams::default()
+        };
+        for (key, value) in &pairs {
+            if key.eq_ignore_ascii_case("filter") {
+                params.filter = Some(parse_filter(value)?);
+            } else if key.eq_ignore_ascii_case("startIndex") {
+                params.start_index = integer("startIndex", value)?;
+            } else if key.eq_ignore_ascii_case("count") {
+                params.count = integer("count", value)?;
+            } else if key.eq_ignore_ascii_case("attributes") {
+                params.attributes = names(value);
+            } else if key.eq_ignore_ascii_case("excludedAttributes") {
+                params.excluded = names(value);
+            }
+        }
+        Ok(params)
+    }
+
+    /// Keeps or drops the top-level attributes named (a sub-attribute's path names its
+    /// attribute; the extension's attributes are named by their full path).
+    pub fn project(&self, mut resource: Value) -> Value {
+        if self.attributes.is_empty() && self.excluded.is_empty() {
+            return resource;
+        }
+        let top = |path: &str| -> String {
+            let path = path
+                .strip_prefix(&format!("{}:", USER_SCHEMA.to_ascii_lowercase()))
+                .unwrap_or(path);
+            if path.starts_with(&ENTERPRISE_SCHEMA.to_ascii_lowercase()) {
+                ENTERPRISE_SCHEMA.to_ascii_lowercase()
+            } else {
+                path.split(['.', '[']).next().unwrap_or(path).to_string()
+            }
+        };
+        let wanted: Vec<String> = self.attributes.iter().map(|a| top(a)).collect();
+        let unwanted: Vec<&String> = self.excluded.iter().collect();
+        if let Some(object) = resource.as_object_mut() {
+            object.retain(|key, _| {
+                let key = key.to_ascii_lowercase();
+                if matches!(key.as_str(), "id" | "schemas") {
+                    return true;
+                }
+                if !wanted.is_empty() && !wanted.contains(&key) {
+                    return false;
+                }
+                !unwanted.iter().any(|u| **u == key)
+            });
+        }
+        resource
+    }
+}
+
 pub async fn list(
     State(state): State<AppState>,
     Client(client): Client,
     RawQuery(query): RawQuery,
 ) -> ScimResult<Scim<Value>> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-            .map_err(|_| ScimError::bad("invalidSyntax", "the query string is malformed"))?;
-    let mut filter = None;
-    let mut start_index = 1;
-    let mut count = DEFAULT_COUNT;
-    for (key, value) in &pairs {
-        if key.eq_ignore_ascii_case("filter") {
-            filter = Some(parse_filter(value)?);
-        } else if key.eq_ignore_ascii_case("startIndex") {
-            start_index = integer("startIndex", value)?;
-        } else if key.eq_ignore_ascii_case("count") {
-            count = integer("count", value)?;
-        }
-    }
-    let page =
-        provisioning::list(&state.pool, &client, filter.as_ref(), start_index, count).await?;
+    let params = ListParams::parse(query.as_deref())?;
+    let page = provisioning::list(
+        &state.pool,
+        &client,
+        params.filter.as_ref(),
+        params.start_index,
+        params.count,
+    )
+    .await?;
     let base = base_url(&state);
-    let resources: Vec<Value> = page.items.iter().map(|u| resource(&base, u)).collect();
+    let resources: Vec<Value> = page
+        .items
+        .iter()
+        .map(|u| params.project(resource(&base, u)))
+        .collect();
     Ok(Scim(
         StatusCode::OK,
         json!({
