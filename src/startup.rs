@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(
             crate::api::problem_for_bare_errors,
         ))
+        .layer(axum::middleware::from_fn(crate::scim::errors_for_bare))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))

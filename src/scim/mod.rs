@@ -244,6 +244,32 @@ pub fn base_url(state: &AppState) -> String {
     format!("{}{PREFIX}", state.settings.server.public_url)
 }
 
+/// Error answers made outside the handlers (a timeout, a body over the limit) become SCIM
+/// errors too under `/scim/v2`, so the identity provider sees one error format.
+pub async fn errors_for_bare(request: Request, next: axum::middleware::Next) -> Response {
+    let scim = owns(request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !scim || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_scim = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(SCIM_JSON.as_bytes()));
+    if is_scim {
+        return response;
+    }
+    let detail = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large",
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => {
+            "the request took too long"
+        }
+        _ => status.canonical_reason().unwrap_or("error"),
+    };
+    ScimError::new(status, None, detail).into_response()
+}
+
 /// No route under `/scim/v2`: a SCIM 404.
 pub async fn not_found() -> Response {
     ScimError::new(StatusCode::NOT_FOUND, None, "no such endpoint").into_response()
