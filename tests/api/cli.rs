@@ -482,6 +482,8 @@ impl Drop for Running {
             let _ = Command::new("kill").arg(self.0.id().to_string()).status();
             let _ = self.0.wait();
         }
+    }
+}
 
 #[tokio::test]
 async fn scim_tokens_are_printed_once_and_revoked_by_name() {
