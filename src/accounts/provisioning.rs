@@ -380,7 +380,7 @@ pub async fn create(
 /// identity provider deleted it.
 pub async fn lock(
     tx: &mut Transaction<'_, Postgres>,
-    _client: &ProvisioningClient,
+    client: &ProvisioningClient,
     id: Uuid,
 ) -> Result<Provisioned, AppError> {
     sqlx::query!(
@@ -390,9 +390,7 @@ pub async fn lock(
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(AppError::NotFound)?;
-    find(&mut **tx, _client, id)
-        .await?
-        .ok_or(AppError::NotFound)
+    find(&mut **tx, client, id).await?.ok_or(AppError::NotFound)
 }
 
 /// Inside a transaction: writes every attribute of a checked profile but `active` (which
