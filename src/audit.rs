@@ -22,6 +22,12 @@ pub enum Action {
     PrivacyNoticeChanged,
     MembersCsvDownloaded,
     ReportDownloaded,
+    UserReactivated,
+    UserProvisioned,
+    UserProvisionUpdated,
+    UserDeprovisioned,
+    ScimTokenCreated,
+    ScimTokenRevoked,
 }
 
 impl Action {
@@ -37,6 +43,12 @@ impl Action {
             Action::PrivacyNoticeChanged => "group.privacy_notice",
             Action::MembersCsvDownloaded => "report.members_csv",
             Action::ReportDownloaded => "report.downloaded",
+            Action::UserReactivated => "user.reactivated",
+            Action::UserProvisioned => "user.provisioned",
+            Action::UserProvisionUpdated => "user.provision_updated",
+            Action::UserDeprovisioned => "user.deprovisioned",
+            Action::ScimTokenCreated => "scim.token_created",
+            Action::ScimTokenRevoked => "scim.token_revoked",
         }
     }
 }

@@ -3,7 +3,7 @@
 //! The modules form layers, and each imports only from the layers below it (`scripts/check-layers.py`
 //! enforces the order; `docs/architecture.md` explains it):
 //! leaves → accounts → auth → domains (groups, events, mentoring, reports) → lifecycle → seed →
-//! state → front doors (api) → startup.
+//! state → front doors (api, scim) → startup.
 
 // Leaves: no knowledge of users or groups.
 /// The append-only audit log.
@@ -54,6 +54,8 @@ pub mod state;
 
 /// The JSON API: handlers and the OpenAPI document.
 pub mod api;
+/// Provisioning with SCIM 2.0 under `/scim/v2`.
+pub mod scim;
 
 /// Building and serving the application.
 pub mod startup;

@@ -1,11 +1,11 @@
-//! The `belong` command: serve (default), migrate, seed, admin.
+//! The `belong` command: serve (default), migrate, seed, admin, scim-token.
 
 use std::io::BufRead;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use belong::accounts::password::{Hasher, NewPassword};
 use belong::config::Settings;
@@ -49,6 +49,26 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// Bearer tokens of provisioning clients (SCIM 2.0 under /scim/v2).
+    ScimToken {
+        #[command(subcommand)]
+        command: ScimTokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScimTokenCommand {
+    /// Make a token and print it once (only its SHA-256 digest is kept).
+    Create {
+        /// What the token is for, e.g. "entra-id"; one live token per name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke the live token of that name; the next request with it answers 401.
+    Revoke {
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -140,6 +160,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     display_name,
                 },
         } => create_admin(&settings, &email, &display_name).await,
+        Command::ScimToken { command } => scim_token(&settings, command).await,
     };
     if let Some(cluster) = cluster {
         tokio::task::spawn_blocking(move || cluster.stop()).await??;
@@ -193,6 +214,32 @@ fn report_synthetic(outcome: seed::synthetic::Outcome) {
              {groups} groups, {memberships} memberships now); nothing to do"
         ),
     }
+}
+
+async fn scim_token(settings: &Settings, command: ScimTokenCommand) -> anyhow::Result<()> {
+    use belong::accounts::provisioning;
+    let pool = db::connect(&settings.database).await?;
+    db::migrate(&pool).await?;
+    match command {
+        ScimTokenCommand::Create { name } => {
+            let token = provisioning::create_token(&pool, &name).await?;
+            eprintln!(
+                "SCIM token {:?} made; it is shown only now. Give the identity provider the \
+                 address {}/scim/v2 and this token:",
+                name.trim(),
+                settings.server.public_url
+            );
+            println!("{}", token.expose_secret());
+        }
+        ScimTokenCommand::Revoke { name } => {
+            anyhow::ensure!(
+                provisioning::revoke_token(&pool, &name).await?,
+                "no live SCIM token is named {name:?}"
+            );
+            println!("SCIM token {:?} revoked", name.trim());
+        }
+    }
+    Ok(())
 }
 
 async fn create_admin(settings: &Settings, email: &str, display_name: &str) -> anyhow::Result<()> {

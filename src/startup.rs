@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.settings.server.request_timeout();
     let max_body = state.settings.server.max_body_bytes;
     crate::api::router()
+        .merge(crate::scim::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
@@ -45,10 +46,12 @@ pub fn router(state: AppState) -> Router {
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(crate::telemetry::request_span))
                 .layer(PropagateRequestIdLayer::new(request_id))
-                // Outside the timeout and the size checks, so that their answers are problems.
+                // Outside the timeout and the size checks, so that their answers are problems
+                // (SCIM errors under /scim).
                 .layer(axum::middleware::from_fn(
                     crate::api::problem_for_bare_errors,
                 ))
+                .layer(axum::middleware::from_fn(crate::scim::errors_for_bare))
                 .layer(CatchPanicLayer::custom(panic_response))
                 // 503 is kept for an unreachable database: a request that runs out of time,
                 // whether the client is slow to send its body or we are slow to answer, is 408.
@@ -132,10 +135,13 @@ async fn refuse_oversize(State(max_body): State<usize>, request: Request, next: 
     }
 }
 
-/// No route matched: a problem+json 404 for the API's addresses, plain text elsewhere.
+/// No route matched: a problem+json 404 for the API's addresses, a SCIM error under
+/// `/scim/v2`, plain text elsewhere.
 async fn not_found(uri: Uri) -> Response {
     if crate::api::owns(uri.path()) {
         crate::api::not_found().await
+    } else if crate::scim::owns(uri.path()) {
+        crate::scim::not_found().await
     } else {
         (StatusCode::NOT_FOUND, "Page not found.\n").into_response()
     }

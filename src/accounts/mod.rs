@@ -4,6 +4,7 @@
 pub mod email;
 pub mod password;
 pub mod principal;
+pub mod provisioning;
 pub mod registration;
 
 use serde::Serialize;
@@ -18,6 +19,38 @@ use crate::error::AppError;
 use crate::paging::{Page, PageRequest};
 
 pub use principal::{Admin, CurrentUser, GlobalRole, HeldRoles, ReportReader};
+pub use provisioning::ProvisioningClient;
+
+/// Who deactivates or reactivates an account: an admin, or the provisioning client (the HR
+/// system through SCIM). Each is a proof only its own check makes, so taking an `Actor` lets
+/// no one else in.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    Admin(&'a Admin),
+    Provisioning(&'a ProvisioningClient),
+}
+
+impl Actor<'_> {
+    /// The person acting, for the audit log's `actor_id`; none for a provisioning client.
+    pub fn user_id(&self) -> Option<Uuid> {
+        match self {
+            Actor::Admin(admin) => Some(admin.id()),
+            Actor::Provisioning(_) => None,
+        }
+    }
+
+    /// Adds who acted to an audit record's details (which SCIM token, for provisioning).
+    pub fn describe(&self, mut details: serde_json::Value) -> serde_json::Value {
+        if let (Actor::Provisioning(client), Some(map)) = (self, details.as_object_mut()) {
+            if let Some(extra) = client.audit_details().as_object() {
+                for (key, value) in extra {
+                    map.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        details
+    }
+}
 
 /// A user as the API shows it to themselves and to admins.
 #[derive(Debug, Serialize, ToSchema)]

@@ -14,7 +14,8 @@ use crate::error::AppError;
 
 /// Checks an email and password and answers whose they are. A wrong password, an unknown
 /// email and a deactivated account all answer the same `BadCredentials` after the same argon2
-/// work; too many failures for one email answer 429. A front door then starts its own kind
+/// work (so does an account made by provisioning, which has no password: those people sign in
+/// through single sign-on); too many failures for one email answer 429. A front door then starts its own kind
 /// of session (bearer tokens, a web session) for the id.
 #[tracing::instrument(skip_all)]
 pub async fn check(
@@ -33,7 +34,10 @@ pub async fn check(
     .fetch_optional(pool)
     .await?;
     let matches = hasher
-        .verify(password, account.as_ref().map(|a| a.password_hash.as_str()))
+        .verify(
+            password,
+            account.as_ref().and_then(|a| a.password_hash.as_deref()),
+        )
         .await?;
     match account {
         Some(account) if matches && account.active => {

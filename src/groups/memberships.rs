@@ -498,7 +498,7 @@ pub(crate) async fn activate_pending(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn end_all_for_deactivated(
     tx: &mut Transaction<'_, Postgres>,
-    actor: Uuid,
+    actor: Option<Uuid>,
     user_id: Uuid,
 ) -> Result<u64, AppError> {
     let ended = sqlx::query!(

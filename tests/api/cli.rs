@@ -484,3 +484,52 @@ impl Drop for Running {
         }
     }
 }
+
+#[tokio::test]
+async fn scim_tokens_are_printed_once_and_revoked_by_name() {
+    let app = spawn_app().await;
+    let url: String = sqlx::query_scalar("SELECT 'postgres://postgres@' || host(inet_server_addr()) || ':' || inet_server_port() || '/' || current_database()")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let env = [("DATABASE_URL", url.as_str())];
+    let users = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(format!("{}/scim/v2/Users", app.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let out = belong(&["scim-token", "create", "--name", "entra-id"], &env, "");
+    assert!(out.status.success(), "{}", text(&out));
+    let token = String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        token.starts_with("belong_scim_"),
+        "stdout holds the token alone"
+    );
+    assert!(
+        text(&out).contains("/scim/v2"),
+        "the address to give is said"
+    );
+    assert_eq!(users(token.clone()).await, StatusCode::OK);
+
+    let out = belong(&["scim-token", "create", "--name", "entra-id"], &env, "");
+    assert!(!out.status.success(), "one live token per name");
+    let out = belong(&["scim-token", "revoke", "--name", "entra-id"], &env, "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(users(token.clone()).await, StatusCode::UNAUTHORIZED);
+    let out = belong(&["scim-token", "revoke", "--name", "entra-id"], &env, "");
+    assert!(!out.status.success(), "nothing left to revoke");
+    let actions = app.audit_actions().await;
+    for action in ["scim.token_created", "scim.token_revoked"] {
+        assert!(actions.contains(&action.to_string()), "{actions:?}");
+    }
+}

@@ -16,3 +16,4 @@ mod mentoring;
 mod ops;
 mod privacy;
 mod reports;
+mod scim;
