@@ -223,7 +223,10 @@ pub async fn detail(pool: &PgPool, event: &EventRef) -> Result<Event, AppError> 
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct ListCursor(#[serde(with = "time::serde::rfc3339")] OffsetDateTime, Uuid);
+struct ListCursor(
+    #[serde(with = "crate::instant::rfc3339_utc")] OffsetDateTime,
+    Uuid,
+);
 
 /// A group's events, soonest first: by default those not yet over; `from`/`to` bound the
 /// start. `members` events are left out for callers who may not see them.
