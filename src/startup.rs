@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::server::conn::http1;
@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -33,7 +34,9 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let timeout = state.settings.server.request_timeout();
     let max_body = state.settings.server.max_body_bytes;
-    crate::api::router()
+    let headers = Arc::new(SecurityHeaders::new(&state.settings));
+    let cors = cors_layer(&state.settings.server.cors_origins);
+    let router = crate::api::router()
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
@@ -61,7 +64,17 @@ pub fn router(state: AppState) -> Router {
                     refuse_oversize,
                 ))
                 .layer(DefaultBodyLimit::max(max_body)),
-        )
+        );
+    // Outermost, so that every answer carries them: errors, timeouts and panics included.
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            headers,
+            security_headers,
+        ))
         .with_state(state)
 }
 
@@ -130,6 +143,85 @@ async fn refuse_oversize(State(max_body): State<usize>, request: Request, next: 
         }
         _ => next.run(request).await,
     }
+}
+
+/// The headers every answer carries (docs/guarantees.md lists them with their tests).
+struct SecurityHeaders {
+    hsts: Option<HeaderValue>,
+}
+
+/// No script, style, frame or form from elsewhere, no inline script, never framed. A page
+/// needing more (the API reference's inline styles) sets its own policy.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ancestors 'none'; \
+     form-action 'self'; base-uri 'self'; object-src 'none'";
+
+impl SecurityHeaders {
+    fn new(settings: &crate::config::Settings) -> Self {
+        Self {
+            hsts: settings
+                .https()
+                .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains")),
+        }
+    }
+}
+
+async fn security_headers(
+    State(config): State<Arc<SecurityHeaders>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Calendar feed addresses carry a secret: never send an address on.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    if let Some(hsts) = &config.hsts {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+    }
+    response
+}
+
+/// Cross-origin access only for the configured origins; none configured: no CORS headers, so
+/// browsers keep other sites' pages from reading any answer.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 /// No route matched: a problem+json 404 for the API's addresses, plain text elsewhere.

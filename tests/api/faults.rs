@@ -73,3 +73,145 @@ async fn instants_past_year_9999_in_utc_are_refused_naming_the_field() {
         assert_eq!(field_of(&body), ["cursor"], "{path}");
     }
 }
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Every answer (success, 401, 404, 405, the docs and their script) carries the security
+/// headers; the policy allows no inline or outside script; no HSTS over plain http.
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = spawn_app().await;
+    let client = &app.client;
+    for (method, path) in [
+        (reqwest::Method::GET, "/healthz"),
+        (reqwest::Method::GET, "/api/v1/me"),
+        (reqwest::Method::GET, "/api/v1/nowhere"),
+        (reqwest::Method::DELETE, "/healthz"),
+        (reqwest::Method::GET, "/api/openapi.json"),
+        (reqwest::Method::GET, "/api/docs"),
+        (reqwest::Method::GET, "/api/docs/scalar.js"),
+        (reqwest::Method::GET, "/not-an-api-page"),
+    ] {
+        let response = client
+            .request(method.clone(), format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        let csp = header(&response, "content-security-policy");
+        assert!(
+            csp.contains("default-src 'self'"),
+            "{method} {path}: {csp:?}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("form-action 'self'"), "{path}: {csp}");
+        let scripts = csp
+            .split(';')
+            .find(|d| d.trim().starts_with("script-src"))
+            .unwrap_or("");
+        assert!(
+            !scripts.contains("unsafe") && !scripts.contains("http"),
+            "{path}: {csp}"
+        );
+        assert_eq!(
+            header(&response, "x-content-type-options"),
+            "nosniff",
+            "{path}"
+        );
+        assert_eq!(
+            header(&response, "referrer-policy"),
+            "no-referrer",
+            "{path}"
+        );
+        assert_eq!(header(&response, "strict-transport-security"), "", "{path}");
+        assert_eq!(
+            header(&response, "access-control-allow-origin"),
+            "",
+            "{path}"
+        );
+    }
+
+    // The reference page loads its script from the service, and the script is served.
+    let page = client
+        .get(format!("{}/api/docs", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<script src="/api/docs/scalar.js"></script>"#),
+        "{page}"
+    );
+    assert!(
+        !page.contains("https://"),
+        "the page loads nothing from elsewhere"
+    );
+    let script = client
+        .get(format!("{}/api/docs/scalar.js", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(header(&script, "content-type").starts_with("text/javascript"));
+    assert!(script.bytes().await.unwrap().len() > 100_000);
+}
+
+#[tokio::test]
+async fn hsts_is_sent_when_the_public_address_is_https() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.server.public_url = "https://belong.example.com".into();
+    })
+    .await;
+    let response = app
+        .client
+        .get(format!("{}/api/v1/me", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        header(&response, "strict-transport-security").starts_with("max-age="),
+        "{:?}",
+        response.headers()
+    );
+}
+
+/// Without configured origins a preflight from another site gets no CORS grant; with one,
+/// that origin alone is granted.
+#[tokio::test]
+async fn cors_is_closed_unless_origins_are_configured() {
+    let preflight = |app: &crate::helpers::TestApp, origin: &str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/api/v1/me", app.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let closed = spawn_app().await;
+    let response = preflight(&closed, "https://evil.example.com")
+        .await
+        .unwrap();
+    assert_eq!(header(&response, "access-control-allow-origin"), "");
+
+    let open = crate::helpers::spawn_app_with(|s| {
+        s.server.cors_origins = vec!["https://intranet.example.com".into()];
+    })
+    .await;
+    let response = preflight(&open, "https://intranet.example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&response, "access-control-allow-origin"),
+        "https://intranet.example.com"
+    );
+    assert!(header(&response, "access-control-allow-headers").contains("authorization"));
+    let response = preflight(&open, "https://evil.example.com").await.unwrap();
+    assert_eq!(header(&response, "access-control-allow-origin"), "");
+}
