@@ -248,6 +248,8 @@ pub struct Application {
     router: Router,
     grace: Duration,
     connections: ConnectionLimits,
+    /// `/metrics` on `server.metrics_bind`, when set.
+    metrics: Option<(TcpListener, Router)>,
 }
 
 /// What one connection may take: the time to send a request's head, the head's size, and how
@@ -267,6 +269,24 @@ impl Application {
                 "cannot listen on {addr}: {e}; set BELONG__SERVER__BIND to a free address"
             )
         })?;
+        let metrics = match state.settings.server.metrics_bind {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot serve metrics on {addr}: {e}; set BELONG__SERVER__METRICS_BIND \
+                         to a free address, or unset it"
+                    )
+                })?;
+                let router = crate::api::ops::metrics_router()
+                    .layer(axum::middleware::from_fn_with_state(
+                        Arc::new(SecurityHeaders { hsts: None }),
+                        security_headers,
+                    ))
+                    .with_state(state.clone());
+                Some((listener, router))
+            }
+            None => None,
+        };
         let server = &state.settings.server;
         let connections = ConnectionLimits {
             header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
@@ -279,11 +299,19 @@ impl Application {
             grace: Duration::from_secs(state.settings.server.shutdown_grace_secs),
             connections,
             router: router(state),
+            metrics,
         })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish (up to the grace
@@ -300,6 +328,21 @@ impl Application {
         let limits = self.connections;
         let permits = Arc::new(Semaphore::new(limits.max_connections as usize));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        if let Some((listener, router)) = self.metrics {
+            let mut stopping = stop_rx.clone();
+            let addr = listener.local_addr().ok();
+            tracing::info!(?addr, "serving /metrics");
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router.into_make_service())
+                    .with_graceful_shutdown(async move {
+                        let _ = stopping.wait_for(|stopping| *stopping).await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the metrics address stopped");
+                }
+            });
+        }
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())

@@ -222,7 +222,7 @@ pub fn owns(path: &str) -> bool {
     path == "/api"
         || path.starts_with("/api/")
         || path.starts_with("/ical/")
-        || matches!(path, "/healthz" | "/readyz" | "/metrics")
+        || matches!(path, "/healthz" | "/readyz")
 }
 
 pub async fn not_found() -> Response {

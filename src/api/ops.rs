@@ -1,4 +1,5 @@
-//! Operations routes: liveness, readiness, metrics.
+//! Operations routes: liveness and readiness on the public address; metrics on their own
+//! (`server.metrics_bind`), never in the public router or its OpenAPI document.
 
 use std::time::Duration;
 
@@ -15,7 +16,11 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics))
+}
+
+/// The metrics router, for the separate metrics address only.
+pub fn metrics_router() -> axum::Router<AppState> {
+    axum::Router::new().route("/metrics", axum::routing::get(metrics))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "the process is alive")))]
@@ -37,7 +42,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "OpenMetrics text format")))]
+/// Prometheus text format.
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(

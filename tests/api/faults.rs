@@ -5,7 +5,58 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use belong::auth::token::AccessTokens;
+use belong::config::Settings;
+use belong::startup::{AppState, Application};
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+use crate::helpers::{fresh_database, spawn_app, test_settings};
+
+/// The application started by a test that needs more than `spawn_app` gives: its metrics
+/// address, its database URL (a second instance on the same database), its own settings.
+#[allow(dead_code)] // read by the tests added with the outage and two-instance tests
+pub struct Running {
+    pub base: String,
+    pub metrics: Option<std::net::SocketAddr>,
+    pub database_url: String,
+    pub pool: PgPool,
+    pub tokens: AccessTokens,
+    pub shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub served: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts the application on a fresh database.
+pub async fn start(configure: impl FnOnce(&mut Settings)) -> Running {
+    start_on(&fresh_database().await, configure).await
+}
+
+/// Starts the application on the database at `url` (the service connects to
+/// `settings.database.url`, which `configure` may point elsewhere, through a proxy).
+pub async fn start_on(url: &str, configure: impl FnOnce(&mut Settings)) -> Running {
+    let mut settings = test_settings();
+    settings.database.url = Some(SecretString::from(url.to_string()));
+    configure(&mut settings);
+    let pool = belong::db::connect(&settings.database).await.unwrap();
+    let tokens = AccessTokens::new(&settings.auth);
+    let state = AppState::new(settings, pool.clone()).unwrap();
+    let app = Application::bind(state).await.unwrap();
+    let base = format!("http://{}", app.local_addr().unwrap());
+    let metrics = app.metrics_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(app.serve(async {
+        let _ = rx.await;
+    }));
+    Running {
+        base,
+        metrics,
+        database_url: url.to_string(),
+        pool,
+        tokens,
+        shutdown: Some(tx),
+        served,
+    }
+}
 
 fn field_of(body: &Value) -> Vec<String> {
     body["errors"]
@@ -214,4 +265,21 @@ async fn cors_is_closed_unless_origins_are_configured() {
     assert!(header(&response, "access-control-allow-headers").contains("authorization"));
     let response = preflight(&open, "https://evil.example.com").await.unwrap();
     assert_eq!(header(&response, "access-control-allow-origin"), "");
+}
+
+#[tokio::test]
+async fn metrics_are_off_by_default_and_never_on_the_public_address() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (_, doc) = app.get("/api/openapi.json", None).await;
+    assert!(
+        doc["paths"].get("/metrics").is_none(),
+        "metrics are not part of the API"
+    );
 }
