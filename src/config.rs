@@ -133,6 +133,10 @@ pub struct AuthSettings {
     pub allowed_email_domains: Vec<String>,
     pub max_failed_logins: u32,
     pub failed_login_window_secs: u64,
+    /// Failed sign-ins from one client address within the window, whatever the emails.
+    pub max_failed_logins_per_client: u32,
+    /// Registrations tried from one client address within the window.
+    pub max_registrations_per_client: u32,
     /// 0 means one per CPU core.
     pub max_concurrent_hashes: usize,
 }
@@ -239,6 +243,14 @@ impl Settings {
         }
         if self.server.max_header_bytes < 8192 {
             bail!("BELONG__SERVER__MAX_HEADER_BYTES must be at least 8192");
+        }
+        if self.auth.max_failed_logins_per_client == 0
+            || self.auth.max_registrations_per_client == 0
+        {
+            bail!(
+                "BELONG__AUTH__MAX_FAILED_LOGINS_PER_CLIENT and \
+                 BELONG__AUTH__MAX_REGISTRATIONS_PER_CLIENT must be positive"
+            );
         }
         if self.database.max_connections == 0 {
             bail!("BELONG__DATABASE__MAX_CONNECTIONS must be positive");

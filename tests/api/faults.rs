@@ -283,3 +283,173 @@ async fn metrics_are_off_by_default_and_never_on_the_public_address() {
         "metrics are not part of the API"
     );
 }
+
+async fn login_from(
+    app: &crate::helpers::TestApp,
+    email: &str,
+    forwarded_for: Option<&str>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .json(&json!({"email": email, "password": "wrong password, again"}));
+    if let Some(xff) = forwarded_for {
+        request = request.header("x-forwarded-for", xff);
+    }
+    request.send().await.unwrap()
+}
+
+/// One password tried across many accounts from one address is stopped at the per-client
+/// limit (with Retry-After), though no single email reached its own; another client, named by
+/// a trusted proxy, is not; a client cannot pick its address with X-Forwarded-For.
+#[tokio::test]
+async fn failed_sign_ins_are_limited_per_client_address() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.auth.max_failed_logins_per_client = 4;
+    })
+    .await;
+    for i in 0..4 {
+        let r = login_from(&app, &format!("victim{i}@example.com"), Some("203.0.113.1")).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let r = login_from(&app, "victim9@example.com", Some("203.0.113.2")).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the header is ignored"
+    );
+    assert!(r.headers().contains_key("retry-after"));
+
+    let proxied = crate::helpers::spawn_app_with(|s| {
+        s.auth.max_failed_logins_per_client = 2;
+        s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    for i in 0..2 {
+        let r = login_from(&proxied, &format!("a{i}@example.com"), Some("203.0.113.1")).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = login_from(&proxied, "a3@example.com", Some("203.0.113.1")).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let r = login_from(&proxied, "a3@example.com", Some("198.51.100.1")).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "another client is not slowed"
+    );
+    // A client's own spoofed entry on the left does not change the address the proxy saw.
+    let r = login_from(
+        &proxied,
+        "a4@example.com",
+        Some("198.51.100.99, 203.0.113.1"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn registrations_are_limited_per_client_address() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.auth.max_registrations_per_client = 2;
+    })
+    .await;
+    app.register("one@example.com").await;
+    // A refused registration counts too: the limit also slows probing for taken emails.
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": "one@example.com", "password": crate::helpers::PASSWORD,
+                   "display_name": "Again"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": "three@example.com", "password": crate::helpers::PASSWORD,
+                   "display_name": "Three"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+}
+
+/// Counts whose window has ended are deleted as new attempts arrive.
+#[tokio::test]
+async fn old_sign_in_counts_are_pruned() {
+    let app = spawn_app().await;
+    sqlx::query(
+        "INSERT INTO login_failures (email, failures, window_started_at)
+         VALUES ('old@example.com', 2, now() - interval '2 days')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO client_attempts (client, action, attempts, window_started_at)
+         VALUES ('192.0.2.1', 'login', 9, now() - interval '2 days')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let r = login_from(&app, "someone@example.com", None).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let old: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM login_failures WHERE email = 'old@example.com')
+              + (SELECT count(*) FROM client_attempts WHERE client = '192.0.2.1')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(old, 0);
+}
+
+/// Sign-ins queue for the password hasher; nothing else does. While a flood of sign-ins for
+/// random emails keeps the hasher busy, readiness and the directory answer at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_flood_does_not_hold_up_readiness_or_the_directory() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.auth.max_failed_logins_per_client = 10_000;
+        s.auth.max_concurrent_hashes = 1;
+    })
+    .await;
+    let admin = app.admin().await;
+    app.create_group(&admin, "pride", "Pride", "open").await;
+    let flood: Vec<_> = (0..80)
+        .map(|i| {
+            let client = app.client.clone();
+            let url = format!("{}/api/v1/auth/login", app.base);
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&json!({"email": format!("nobody{i}@example.com"), "password": "guess guess guess"}))
+                    .send()
+                    .await
+                    .map(|r| r.status())
+            })
+        })
+        .collect();
+    // Wait until the hasher is busy (the first sign-ins have been answered).
+    let started = std::time::Instant::now();
+    let deadline = started + std::time::Duration::from_secs(30);
+    while !flood.iter().any(|f| f.is_finished()) {
+        assert!(std::time::Instant::now() < deadline, "no sign-in finished");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    for path in ["/readyz", "/api/v1/groups", "/api/v1/groups/pride"] {
+        let asked = std::time::Instant::now();
+        let (status, body) = app.get(path, Some(&admin.token)).await;
+        let took = asked.elapsed();
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert!(
+            took < std::time::Duration::from_secs(2),
+            "{path} took {took:?}"
+        );
+        let waiting = flood.iter().filter(|f| !f.is_finished()).count();
+        assert!(waiting > 0, "the flood was over before {path} was asked");
+    }
+    for f in flood {
+        assert_eq!(f.await.unwrap().unwrap(), StatusCode::UNAUTHORIZED);
+    }
+}
