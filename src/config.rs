@@ -146,6 +146,10 @@ pub struct ReportSettings {
     pub min_cell_size: u32,
     /// Current counts of `groups.csv` are rounded to the nearest multiple of this.
     pub round_to: u32,
+    /// Downloads running at once in one instance; more are answered 429.
+    pub max_concurrent_exports: usize,
+    /// A download whose client reads nothing for this long is given up.
+    pub export_stall_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -286,6 +290,12 @@ impl Settings {
             bail!(
                 "BELONG__SERVER__METRICS_BIND must differ from BELONG__SERVER__BIND: metrics are \
                  never served on the public address"
+            );
+        }
+        if self.reports.max_concurrent_exports == 0 || self.reports.export_stall_secs == 0 {
+            bail!(
+                "BELONG__REPORTS__MAX_CONCURRENT_EXPORTS and BELONG__REPORTS__EXPORT_STALL_SECS \
+                 must be positive"
             );
         }
         if self.reports.min_cell_size == 0 {

@@ -453,3 +453,103 @@ async fn a_sign_in_flood_does_not_hold_up_readiness_or_the_directory() {
         assert_eq!(f.await.unwrap().unwrap(), StatusCode::UNAUTHORIZED);
     }
 }
+
+/// A client that asks for a download and then reads nothing, with a small receive window.
+async fn stalled_download(base: &str, path: &str, token: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    stream
+}
+
+/// Exports are bounded: with the bound held by clients that read nothing, another download is
+/// 429 with Retry-After while the directory keeps answering; the stalled downloads are given
+/// up after `export_stall_secs`, and downloads work again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_exports_are_bounded_and_given_up() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.reports.max_concurrent_exports = 2;
+        s.reports.export_stall_secs = 2;
+    })
+    .await;
+    let admin = app.admin().await;
+    let hr = app.hr().await;
+    app.create_group(&admin, "pride", "Pride", "open").await;
+    // About 8 MB of CSV: more than the socket buffers between the service and a client.
+    sqlx::query(
+        "WITH u AS (
+             INSERT INTO users (email, password_hash, display_name, department, location)
+             SELECT 'bulk' || n || repeat('x', 200) || '@example.com', 'not-a-hash',
+                    repeat('N', 100), repeat('D', 100), repeat('L', 100)
+             FROM generate_series(1, 20000) n RETURNING id)
+         INSERT INTO memberships (group_id, user_id, type, status, visibility)
+         SELECT (SELECT id FROM groups WHERE slug = 'pride'), id, 'member', 'active', 'public'
+         FROM u",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let path = "/api/v1/reports/memberships.csv";
+    let _stalled = [
+        stalled_download(&app.base, path, &hr.token).await,
+        stalled_download(&app.base, path, &hr.token).await,
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let refused = loop {
+        let r = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(&hr.token)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never refused: {}",
+            r.status()
+        );
+        drop(r);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(refused.headers().contains_key("retry-after"));
+    for p in ["/readyz", "/api/v1/groups", "/api/v1/groups/pride"] {
+        let asked = std::time::Instant::now();
+        let (status, body) = app.get(p, Some(&admin.token)).await;
+        assert_eq!(status, StatusCode::OK, "{p}: {body}");
+        assert!(asked.elapsed() < std::time::Duration::from_secs(2), "{p}");
+    }
+    // The stalled downloads are given up; a reading client gets the whole file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(&hr.token)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            let body = r.text().await.unwrap();
+            assert_eq!(body.lines().count(), 20_001);
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled downloads were kept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
