@@ -553,3 +553,184 @@ async fn stalled_exports_are_bounded_and_given_up() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// Waits until some other session of the test's database waits on a row lock.
+async fn wait_until_blocked(pool: &PgPool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request never waited for the lock its write needs"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+fn soon(hours: i64) -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::hours(hours))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// An RSVP to a `members` event whose access check passed, held up before its write while the
+/// person leaves the group: the write re-checks under its lock and is refused; no RSVP of a
+/// non-member is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rsvp_racing_a_leave_is_refused() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create_group(&admin, "pride", "Pride", "open").await;
+    let member = app.user("Mo Member").await;
+    app.join(&member, "pride", "member", None).await;
+    let (status, event) = app
+        .post(
+            "/api/v1/groups/pride/events",
+            Some(&admin.token),
+            json!({"title": "Members only", "starts_at": soon(24), "ends_at": soon(26),
+                   "audience": "members"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{event}");
+    let event_id: uuid::Uuid = event["id"].as_str().unwrap().parse().unwrap();
+
+    let mut hold = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM events WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(event_id)
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let rsvp = {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/events/{event_id}/rsvp", app.base);
+        let token = member.token.clone();
+        tokio::spawn(async move { client.put(url).bearer_auth(token).send().await })
+    };
+    wait_until_blocked(&app.pool).await;
+    let (status, body) = app
+        .delete("/api/v1/groups/pride/membership", Some(&member.token))
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    hold.rollback().await.unwrap();
+    let answered = rsvp.await.unwrap().unwrap();
+    assert_eq!(answered.status(), StatusCode::FORBIDDEN);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM rsvps WHERE user_id = $1")
+        .bind(member.id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+/// A mentoring request checked against an open offer, held up before its write while the
+/// offer closes: refused with 409, and no request on the closed offer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mentoring_request_racing_the_offer_closing_is_refused() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create_group(&admin, "pride", "Pride", "open").await;
+    let lead = app.user("Lena Lead").await;
+    app.make_lead(&admin, &lead, "pride").await;
+    let mentee = app.user("Mia Mentee").await;
+    app.join(&mentee, "pride", "member", None).await;
+    let (status, offer) = app
+        .post(
+            "/api/v1/groups/pride/mentoring-offers",
+            Some(&lead.token),
+            json!({"title": "Careers", "slots": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{offer}");
+    let offer_id = offer["id"].as_str().unwrap().to_string();
+
+    let mut hold = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(mentee.id)
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let request = {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/mentoring-offers/{offer_id}/requests", app.base);
+        let token = mentee.token.clone();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({}))
+                .send()
+                .await
+        })
+    };
+    wait_until_blocked(&app.pool).await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/mentoring-offers/{offer_id}/close"),
+            Some(&lead.token),
+            json!({}),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    hold.rollback().await.unwrap();
+    let answered = request.await.unwrap().unwrap();
+    assert_eq!(answered.status(), StatusCode::CONFLICT);
+    let requests: i64 = sqlx::query_scalar("SELECT count(*) FROM mentoring_requests")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(requests, 0);
+}
+
+/// A lead whose request to create an event passed the check, demoted before the write: the
+/// write re-checks and is refused; no event is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_demoted_while_acting_is_refused() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create_group(&admin, "pride", "Pride", "open").await;
+    let lead = app.user("Lena Lead").await;
+    app.make_lead(&admin, &lead, "pride").await;
+
+    let mut hold = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(lead.id)
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let create = {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/groups/pride/events", app.base);
+        let token = lead.token.clone();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(
+                    &json!({"title": "Too late", "starts_at": soon(24), "ends_at": soon(26),
+                               "audience": "everyone"}),
+                )
+                .send()
+                .await
+        })
+    };
+    wait_until_blocked(&app.pool).await;
+    app.change_member(&admin, "pride", &lead, json!({"role": "member"}))
+        .await;
+    hold.rollback().await.unwrap();
+    let answered = create.await.unwrap().unwrap();
+    assert_eq!(answered.status(), StatusCode::FORBIDDEN);
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 0);
+}
