@@ -365,6 +365,12 @@ pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     if let Some(allow) = response.headers().get(header::ALLOW) {
         problem.headers_mut().insert(header::ALLOW, allow.clone());
     }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        problem.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+        );
+    }
     problem
 }
 

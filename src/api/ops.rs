@@ -34,15 +34,22 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let probe = sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(&state.pool);
     match tokio::time::timeout(Duration::from_secs(2), probe).await {
         Ok(Ok(_)) => "ready".into_response(),
-        _ => problem_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the database does not answer".into(),
-            Vec::new(),
-        ),
+        _ => {
+            let mut response = problem_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database does not answer".into(),
+                Vec::new(),
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+            );
+            response
+        }
     }
 }
 
-/// Prometheus text format.
+/// OpenMetrics text format.
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(

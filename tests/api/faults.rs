@@ -15,7 +15,7 @@ use crate::helpers::{fresh_database, spawn_app, test_settings};
 
 /// The application started by a test that needs more than `spawn_app` gives: its metrics
 /// address, its database URL (a second instance on the same database), its own settings.
-#[allow(dead_code)] // read by the tests added with the outage and two-instance tests
+#[allow(dead_code)] // each test reads what it needs
 pub struct Running {
     pub base: String,
     pub metrics: Option<std::net::SocketAddr>,
@@ -733,4 +733,411 @@ async fn a_lead_demoted_while_acting_is_refused() {
         .await
         .unwrap();
     assert_eq!(events, 0);
+}
+
+/// A request to one of the instances: status and JSON body (or null).
+async fn call(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client.request(method, format!("{base}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Two instances on one database, as behind a load balancer: what happens through one holds
+/// on the other at its next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_database_agree() {
+    use reqwest::Method;
+    let a = start(|_| {}).await;
+    let b = start_on(&a.database_url, |_| {}).await;
+    let password = crate::helpers::PASSWORD;
+    let register = |email: &'static str| {
+        let base = a.base.clone();
+        async move {
+            let (status, body) = call(
+                &base,
+                Method::POST,
+                "/api/v1/auth/register",
+                None,
+                Some(json!({"email": email, "password": password, "display_name": "Two"})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            body["id"].as_str().unwrap().to_string()
+        }
+    };
+    let login = |base: String, email: &'static str| async move {
+        let (status, body) = call(
+            &base,
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    };
+    let admin_id = register("admin@example.com").await;
+    let hr_id = register("hr@example.com").await;
+    let person_id = register("person@example.com").await;
+    for (id, role) in [(&admin_id, "admin"), (&hr_id, "hr")] {
+        sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1::uuid, $2::global_role)")
+            .bind(id)
+            .bind(role)
+            .execute(&a.pool)
+            .await
+            .unwrap();
+    }
+    let admin = login(a.base.clone(), "admin@example.com").await;
+    let admin_token = admin["access_token"].as_str().unwrap().to_string();
+
+    // A token from one works on the other.
+    let person = login(a.base.clone(), "person@example.com").await;
+    let token = person["access_token"].as_str().unwrap().to_string();
+    let (status, _) = call(&b.base, Method::GET, "/api/v1/me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A logout through one ends the session on the other: its refresh token is dead there.
+    let refresh = json!({"refresh_token": person["refresh_token"]});
+    let (status, _) = call(
+        &a.base,
+        Method::POST,
+        "/api/v1/auth/logout",
+        None,
+        Some(refresh.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(
+        &b.base,
+        Method::POST,
+        "/api/v1/auth/refresh",
+        None,
+        Some(refresh),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A role revoked through one: the next request on the other is refused.
+    let hr = login(b.base.clone(), "hr@example.com").await;
+    let hr_token = hr["access_token"].as_str().unwrap().to_string();
+    let report = "/api/v1/reports/groups.csv";
+    let (status, _) = call(&b.base, Method::GET, report, Some(&hr_token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(
+        &a.base,
+        Method::PUT,
+        &format!("/api/v1/admin/users/{hr_id}/roles"),
+        Some(&admin_token),
+        Some(json!({"roles": []})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = call(&b.base, Method::GET, report, Some(&hr_token), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A deactivation through one: the next request on the other is 401.
+    let person = login(b.base.clone(), "person@example.com").await;
+    let token = person["access_token"].as_str().unwrap().to_string();
+    let (status, body) = call(
+        &a.base,
+        Method::POST,
+        &format!("/api/v1/admin/users/{person_id}/deactivate"),
+        Some(&admin_token),
+        None,
+    )
+    .await;
+    assert!(status.is_success(), "{status} {body}");
+    let (status, _) = call(&b.base, Method::GET, "/api/v1/me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Failed sign-ins count across both (the limit is 3 in tests).
+    let wrong = json!({"email": "admin@example.com", "password": "not the password at all"});
+    for base in [&a.base, &b.base, &a.base] {
+        let (status, _) = call(
+            base,
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(wrong.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _) = call(
+        &b.base,
+        Method::POST,
+        "/api/v1/auth/login",
+        None,
+        Some(wrong),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// A TCP proxy between the service and PostgreSQL that a test can cut: while cut, it closes
+/// every connection it carries (as when the server's backends are terminated) and refuses new
+/// ones by closing them at once.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, watch) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if *watch.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let mut cut = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        Self { addr, cut }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.send_replace(cut);
+    }
+}
+
+/// One request of the load during an outage: its status, whether it said when to retry, and
+/// how long it took.
+#[derive(Debug)]
+struct Answer {
+    path: &'static str,
+    status: StatusCode,
+    retry_after: bool,
+    took: std::time::Duration,
+    at: std::time::Instant,
+}
+
+/// PostgreSQL goes away for 10 s under load: every answer is 200 or a 503 with Retry-After
+/// within the acquire timeout (never a hang, never a 500), /readyz says 503; within 5 s of its
+/// return every request succeeds again, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_503_with_retry_after_and_recovers() {
+    let real = fresh_database().await;
+    let (prefix, rest) = real.split_once('@').unwrap();
+    let (upstream, database) = rest.split_once('/').unwrap();
+    let proxy = Proxy::start(upstream.to_string()).await;
+    let proxied = format!("{prefix}@{}/{database}", proxy.addr);
+    let acquire = std::time::Duration::from_millis(1000);
+    let app = start_on(&proxied, |s| {
+        s.database.acquire_timeout_ms = 1000;
+    })
+    .await;
+    let user: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO users (email, password_hash, display_name) VALUES ('o@example.com', 'x', 'O')
+         RETURNING id",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let token = app.tokens.issue(user).unwrap();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|i| {
+            let (base, token, stop) = (app.base.clone(), token.clone(), stop.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(20))
+                    .build()
+                    .unwrap();
+                let path = if i == 0 { "/readyz" } else { "/api/v1/groups" };
+                let mut answers = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let at = std::time::Instant::now();
+                    let r = client
+                        .get(format!("{base}{path}"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .expect("an answer, not a hang or a dropped connection");
+                    answers.push(Answer {
+                        path,
+                        status: r.status(),
+                        retry_after: r.headers().contains_key("retry-after"),
+                        took: at.elapsed(),
+                        at,
+                    });
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                answers
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    proxy.set_cut(true);
+    let cut_at = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    proxy.set_cut(false);
+    let back_at = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let mut during = 0;
+    for task in load {
+        for a in task.await.unwrap() {
+            assert!(
+                a.status == StatusCode::OK || a.status == StatusCode::SERVICE_UNAVAILABLE,
+                "{a:?}"
+            );
+            if a.status == StatusCode::SERVICE_UNAVAILABLE {
+                assert!(a.retry_after, "a 503 without Retry-After: {a:?}");
+                // Within the acquire timeout, with room for a loaded machine.
+                assert!(
+                    a.took < acquire + std::time::Duration::from_secs(2),
+                    "{a:?}"
+                );
+            }
+            if a.at > cut_at + std::time::Duration::from_secs(1) && a.at < back_at {
+                let offset = a.at - cut_at;
+                assert_eq!(
+                    a.status,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "{offset:?} into the outage: {a:?}"
+                );
+                during += 1;
+            }
+            if a.at > back_at + std::time::Duration::from_secs(5) {
+                assert_eq!(a.status, StatusCode::OK, "not recovered 5 s after: {a:?}");
+            }
+        }
+    }
+    assert!(during > 4, "the load did not run during the outage");
+}
+
+/// SIGTERM under load: requests in flight complete, new connections are refused, the binary
+/// exits 0 within the grace period, and no answer is a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_drains_and_exits_zero() {
+    let url = fresh_database().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_belong"))
+        .env("DATABASE_URL", &url)
+        .env("BELONG_ENV", "test")
+        .env("BELONG__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("BELONG__SERVER__SHUTDOWN_GRACE_SECS", "10")
+        .env("BELONG__AUTH__JWT_SECRET", crate::helpers::JWT_SECRET)
+        .env("BELONG__LOG__FILTER", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while client
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .map(|r| r.status())
+        .ok()
+        != Some(StatusCode::OK)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the binary never became ready"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Sign-ins take tens of milliseconds of hashing each: a load with requests in flight.
+    let (status, body) = call(
+        &base,
+        reqwest::Method::POST,
+        "/api/v1/auth/register",
+        None,
+        Some(
+            json!({"email": "load@example.com", "password": crate::helpers::PASSWORD,
+                    "display_name": "Load"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let load: Vec<_> = (0..6)
+        .map(|_| {
+            let base = base.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut statuses = Vec::new();
+                loop {
+                    let sent = client
+                        .post(format!("{base}/api/v1/auth/login"))
+                        .json(&json!({"email": "load@example.com",
+                                      "password": crate::helpers::PASSWORD}))
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) => statuses.push(r.status()),
+                        // Refused: the server no longer takes connections.
+                        Err(_) => return statuses,
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let pid = child.id().unwrap();
+    let signalled = std::time::Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(15), child.wait())
+        .await
+        .expect("the binary did not exit within the grace period")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(signalled.elapsed() < std::time::Duration::from_secs(11));
+    let mut answered = 0;
+    for task in load {
+        for s in task.await.unwrap() {
+            assert!(!s.is_server_error(), "{s}");
+            answered += 1;
+        }
+    }
+    assert!(answered > 6, "the load did not run");
+    assert!(
+        client.get(format!("{base}/healthz")).send().await.is_err(),
+        "new requests must be refused after the shutdown"
+    );
 }
