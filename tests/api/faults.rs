@@ -1015,7 +1015,8 @@ async fn a_database_outage_is_503_with_retry_after_and_recovers() {
         for a in task.await.unwrap() {
             assert!(
                 a.status == StatusCode::OK || a.status == StatusCode::SERVICE_UNAVAILABLE,
-                "{a:?}"
+                "{}: {a:?}",
+                a.path
             );
             if a.status == StatusCode::SERVICE_UNAVAILABLE {
                 assert!(a.retry_after, "a 503 without Retry-After: {a:?}");
