@@ -104,7 +104,8 @@ impl GroupAccess {
         group_id: Uuid,
     ) -> Result<GroupAccess, AppError> {
         let membership = sqlx::query!(
-            r#"SELECT role AS "role: MembershipRole", status AS "status: MembershipStatus"
+            r#"SELECT role AS "role: MembershipRole", status AS "status: MembershipStatus",
+                      type AS "kind: MembershipType", visibility AS "visibility: Visibility"
                FROM memberships WHERE group_id = $1 AND user_id = $2 FOR SHARE"#,
             group_id,
             self.user_id
@@ -122,7 +123,9 @@ impl GroupAccess {
             user_id: self.user_id,
             is_admin,
             role: membership.as_ref().map(|m| m.role),
-            status: membership.map(|m| m.status),
+            status: membership.as_ref().map(|m| m.status),
+            kind: membership.as_ref().map(|m| m.kind),
+            visibility: membership.map(|m| m.visibility),
         })
     }
 }
