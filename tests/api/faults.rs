@@ -478,7 +478,8 @@ async fn stalled_download(base: &str, path: &str, token: &str) -> tokio::net::Tc
 async fn stalled_exports_are_bounded_and_given_up() {
     let app = crate::helpers::spawn_app_with(|s| {
         s.reports.max_concurrent_exports = 2;
-        s.reports.export_stall_secs = 2;
+        // Long enough for a loaded machine to see the bound held, short enough to wait for.
+        s.reports.export_stall_secs = 6;
     })
     .await;
     let admin = app.admin().await;
