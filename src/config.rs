@@ -1,7 +1,7 @@
 //! Layered settings: the built-in `config/default.toml`, then `config/default.toml` and
 //! `config/$BELONG_ENV.toml` from disk, then `BELONG__SECTION__KEY` variables and `DATABASE_URL`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -72,6 +72,33 @@ pub struct ServerSettings {
     pub max_header_bytes: usize,
     /// Connections served at once; others wait to be accepted.
     pub max_connections: usize,
+    /// Origins (`https://intranet.example.com`) whose pages may call the API from a browser;
+    /// empty (the default): no cross-origin access at all.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Where `/metrics` is served; `None` (the default): nowhere. Never on `bind`.
+    #[serde(default)]
+    pub metrics_bind: Option<SocketAddr>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client; from anyone else the header
+    /// is ignored and the socket's address is the client's.
+    #[serde(default, deserialize_with = "ip_list")]
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// A list of IP addresses; blanks (an empty variable) are skipped.
+fn ip_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpAddr>, D::Error> {
+    let raw = Vec::<String>::deserialize(d)?;
+    raw.iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse().map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "server.trusted_proxies: {s:?} is not an IP address"
+                ))
+            })
+        })
+        .collect()
 }
 
 impl ServerSettings {
@@ -106,6 +133,10 @@ pub struct AuthSettings {
     pub allowed_email_domains: Vec<String>,
     pub max_failed_logins: u32,
     pub failed_login_window_secs: u64,
+    /// Failed sign-ins from one client address within the window, whatever the emails.
+    pub max_failed_logins_per_client: u32,
+    /// Registrations tried from one client address within the window.
+    pub max_registrations_per_client: u32,
     /// 0 means one per CPU core.
     pub max_concurrent_hashes: usize,
 }
@@ -115,6 +146,10 @@ pub struct ReportSettings {
     pub min_cell_size: u32,
     /// Current counts of `groups.csv` are rounded to the nearest multiple of this.
     pub round_to: u32,
+    /// Downloads running at once in one instance; more are answered 429.
+    pub max_concurrent_exports: usize,
+    /// A download whose client reads nothing for this long is given up.
+    pub export_stall_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,6 +188,8 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("auth.allowed_email_domains")
+                    .with_list_parse_key("server.cors_origins")
+                    .with_list_parse_key("server.trusted_proxies")
                     .try_parsing(true),
             );
         let builder = match std::env::var("DATABASE_URL") {
@@ -211,6 +248,14 @@ impl Settings {
         if self.server.max_header_bytes < 8192 {
             bail!("BELONG__SERVER__MAX_HEADER_BYTES must be at least 8192");
         }
+        if self.auth.max_failed_logins_per_client == 0
+            || self.auth.max_registrations_per_client == 0
+        {
+            bail!(
+                "BELONG__AUTH__MAX_FAILED_LOGINS_PER_CLIENT and \
+                 BELONG__AUTH__MAX_REGISTRATIONS_PER_CLIENT must be positive"
+            );
+        }
         if self.database.max_connections == 0 {
             bail!("BELONG__DATABASE__MAX_CONNECTIONS must be positive");
         }
@@ -219,6 +264,39 @@ impl Settings {
             || self.server.public_url.starts_with("https://"))
         {
             bail!("BELONG__SERVER__PUBLIC_URL must start with http:// or https://");
+        }
+        self.server.cors_origins = self
+            .server
+            .cors_origins
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_string())
+            .filter(|o| !o.is_empty())
+            .collect();
+        for origin in &self.server.cors_origins {
+            let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
+            let host = origin.split_once("://").map_or("", |(_, host)| host);
+            if !scheme_ok || host.is_empty() || host.contains('/') || origin == "*" {
+                bail!(
+                    "BELONG__SERVER__CORS_ORIGINS: {origin:?} is not an origin; write each as \
+                     scheme://host[:port], for example https://intranet.example.com"
+                );
+            }
+        }
+        if self
+            .server
+            .metrics_bind
+            .is_some_and(|m| m == self.server.bind)
+        {
+            bail!(
+                "BELONG__SERVER__METRICS_BIND must differ from BELONG__SERVER__BIND: metrics are \
+                 never served on the public address"
+            );
+        }
+        if self.reports.max_concurrent_exports == 0 || self.reports.export_stall_secs == 0 {
+            bail!(
+                "BELONG__REPORTS__MAX_CONCURRENT_EXPORTS and BELONG__REPORTS__EXPORT_STALL_SECS \
+                 must be positive"
+            );
         }
         if self.reports.min_cell_size == 0 {
             bail!("BELONG__REPORTS__MIN_CELL_SIZE must be positive");
@@ -234,6 +312,11 @@ impl Settings {
             .filter(|d| !d.is_empty())
             .collect();
         Ok(())
+    }
+
+    /// Whether answers carry `Strict-Transport-Security`: people reach the service over https.
+    pub fn https(&self) -> bool {
+        self.server.public_url.starts_with("https://")
     }
 
     pub fn registration_open(&self) -> bool {
@@ -326,6 +409,21 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("super-secret"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn cors_origins_must_be_origins_and_metrics_never_share_the_public_address() {
+        let mut s = settings();
+        s.server.cors_origins = vec!["https://intranet.example.com/".into()];
+        assert!(s.validate().is_ok());
+        assert_eq!(s.server.cors_origins, ["https://intranet.example.com"]);
+        for bad in ["*", "intranet.example.com", "https://x.example.com/path"] {
+            s.server.cors_origins = vec![bad.into()];
+            assert!(s.validate().is_err(), "{bad}");
+        }
+        s.server.cors_origins = Vec::new();
+        s.server.metrics_bind = Some(s.server.bind);
+        assert!(s.validate().is_err());
     }
 
     #[test]

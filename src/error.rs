@@ -75,6 +75,10 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// What a 503 tells the client to wait before trying again (the database is away, or the
+/// request took too long).
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 impl AppError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
@@ -171,6 +175,7 @@ impl IntoResponse for AppError {
         let detail = self.detail();
         let retry_after = match &self {
             Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECS),
             _ => None,
         };
         let unauthorized = matches!(self, Self::Unauthorized);

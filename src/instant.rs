@@ -9,14 +9,12 @@ use crate::error::AppError;
 /// and is refused, naming the field.
 pub fn parse_instant(field: &str, raw: &str) -> Result<OffsetDateTime, AppError> {
     use time::format_description::well_known::Rfc3339;
-    let parsed = OffsetDateTime::parse(raw.trim(), &Rfc3339)
-        .map(|t| t.to_offset(time::UtcOffset::UTC))
-        .map_err(|_| {
-            AppError::invalid(
-                field,
-                "must be an RFC 3339 time with its offset, like 2026-05-01T09:00:00Z",
-            )
-        })?;
+    let parsed = OffsetDateTime::parse(raw.trim(), &Rfc3339).map_err(|_| {
+        AppError::invalid(
+            field,
+            "must be an RFC 3339 time with its offset, like 2026-05-01T09:00:00Z",
+        )
+    })?;
     plausible(field, parsed)
 }
 
@@ -37,14 +35,36 @@ pub fn parse_bound(field: &str, raw: &str) -> Result<OffsetDateTime, AppError> {
 }
 
 fn plausible(field: &str, parsed: OffsetDateTime) -> Result<OffsetDateTime, AppError> {
-    // Far outside any plausible calendar, and beyond what PostgreSQL's timestamps hold.
-    if !(1900..=9999).contains(&parsed.year()) {
-        return Err(AppError::invalid(
-            field,
-            "must be a year between 1900 and 9999",
-        ));
+    to_utc(parsed).ok_or_else(|| AppError::invalid(field, "must be a year between 1900 and 9999"))
+}
+
+/// The instant in UTC, or `None` when it falls outside the years 1900 to 9999 once there: far
+/// outside any plausible calendar, and beyond what PostgreSQL's timestamps and the time
+/// conversions hold (`9999-12-31T23:00:00-05:00` is in the year 10000 in UTC).
+pub fn to_utc(t: OffsetDateTime) -> Option<OffsetDateTime> {
+    t.checked_to_offset(time::UtcOffset::UTC)
+        .filter(|t| (1900..=9999).contains(&t.year()))
+}
+
+/// `#[serde(with = "crate::instant::rfc3339_utc")]`: RFC 3339 in and out, and on the way in
+/// only instants [`to_utc`] accepts, in UTC. For keys read back from clients (cursors), which
+/// reach the database and the time conversions.
+pub mod rfc3339_utc {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        time::serde::rfc3339::serialize(t, s)
     }
-    Ok(parsed)
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+        let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        OffsetDateTime::parse(&raw, &Rfc3339)
+            .ok()
+            .and_then(super::to_utc)
+            .ok_or_else(|| serde::de::Error::custom("not an instant between 1900 and 9999"))
+    }
 }
 
 /// The one rule for a client's `from`/`to` range: when both are given, `to` comes after
@@ -92,5 +112,27 @@ mod tests {
         assert!(parse_bound("to", "2026-02-30").is_err());
         assert!(parse_bound("from", "-9999-01-01").is_err());
         assert!(parse_instant("from", "+10000-01-01T00:00:00Z").is_err());
+        // Valid where written, in the year 10000 in UTC: refused, not a panic.
+        match parse_instant("from", "9999-12-31T23:00:00-05:00") {
+            Err(AppError::Validation(e)) => assert_eq!(e[0].field, "from"),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_instant("from", "1900-01-01T00:30:00+01:00").is_err());
+        assert_eq!(
+            parse_instant("from", "9999-12-31T18:00:00-05:00")
+                .map(|t| t.year())
+                .ok(),
+            Some(9999)
+        );
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Key(#[serde(with = "rfc3339_utc")] OffsetDateTime);
+
+    #[test]
+    fn cursor_instants_past_the_range_are_refused() {
+        assert!(serde_json::from_str::<Key>(r#""9999-12-31T23:00:00-05:00""#).is_err());
+        let ok = serde_json::from_str::<Key>(r#""2026-05-01T09:00:00+02:00""#).map(|k| k.0);
+        assert_eq!(ok.map(|t| t.offset()).ok(), Some(time::UtcOffset::UTC));
     }
 }

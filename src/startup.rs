@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper::server::conn::http1;
@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -33,7 +34,9 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let timeout = state.settings.server.request_timeout();
     let max_body = state.settings.server.max_body_bytes;
-    crate::api::router()
+    let headers = Arc::new(SecurityHeaders::new(&state.settings));
+    let cors = cors_layer(&state.settings.server.cors_origins);
+    let router = crate::api::router()
         .merge(crate::scim::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -64,7 +67,17 @@ pub fn router(state: AppState) -> Router {
                     refuse_oversize,
                 ))
                 .layer(DefaultBodyLimit::max(max_body)),
-        )
+        );
+    // Outermost, so that every answer carries them: errors, timeouts and panics included.
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            headers,
+            security_headers,
+        ))
         .with_state(state)
 }
 
@@ -135,6 +148,85 @@ async fn refuse_oversize(State(max_body): State<usize>, request: Request, next: 
     }
 }
 
+/// The headers every answer carries (docs/guarantees.md lists them with their tests).
+struct SecurityHeaders {
+    hsts: Option<HeaderValue>,
+}
+
+/// No script, style, frame or form from elsewhere, no inline script, never framed. A page
+/// needing more (the API reference's inline styles) sets its own policy.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ancestors 'none'; \
+     form-action 'self'; base-uri 'self'; object-src 'none'";
+
+impl SecurityHeaders {
+    fn new(settings: &crate::config::Settings) -> Self {
+        Self {
+            hsts: settings
+                .https()
+                .then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains")),
+        }
+    }
+}
+
+async fn security_headers(
+    State(config): State<Arc<SecurityHeaders>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Calendar feed addresses carry a secret: never send an address on.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    if let Some(hsts) = &config.hsts {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+    }
+    response
+}
+
+/// Cross-origin access only for the configured origins; none configured: no CORS headers, so
+/// browsers keep other sites' pages from reading any answer.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
 /// No route matched: a problem+json 404 for the API's addresses, a SCIM error under
 /// `/scim/v2`, plain text elsewhere.
 async fn not_found(uri: Uri) -> Response {
@@ -162,6 +254,8 @@ pub struct Application {
     router: Router,
     grace: Duration,
     connections: ConnectionLimits,
+    /// `/metrics` on `server.metrics_bind`, when set.
+    metrics: Option<(TcpListener, Router)>,
 }
 
 /// What one connection may take: the time to send a request's head, the head's size, and how
@@ -181,6 +275,24 @@ impl Application {
                 "cannot listen on {addr}: {e}; set BELONG__SERVER__BIND to a free address"
             )
         })?;
+        let metrics = match state.settings.server.metrics_bind {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot serve metrics on {addr}: {e}; set BELONG__SERVER__METRICS_BIND \
+                         to a free address, or unset it"
+                    )
+                })?;
+                let router = crate::api::ops::metrics_router()
+                    .layer(axum::middleware::from_fn_with_state(
+                        Arc::new(SecurityHeaders { hsts: None }),
+                        security_headers,
+                    ))
+                    .with_state(state.clone());
+                Some((listener, router))
+            }
+            None => None,
+        };
         let server = &state.settings.server;
         let connections = ConnectionLimits {
             header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
@@ -193,11 +305,19 @@ impl Application {
             grace: Duration::from_secs(state.settings.server.shutdown_grace_secs),
             connections,
             router: router(state),
+            metrics,
         })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish (up to the grace
@@ -214,6 +334,21 @@ impl Application {
         let limits = self.connections;
         let permits = Arc::new(Semaphore::new(limits.max_connections as usize));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        if let Some((listener, router)) = self.metrics {
+            let mut stopping = stop_rx.clone();
+            let addr = listener.local_addr().ok();
+            tracing::info!(?addr, "serving /metrics");
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router.into_make_service())
+                    .with_graceful_shutdown(async move {
+                        let _ = stopping.wait_for(|stopping| *stopping).await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the metrics address stopped");
+                }
+            });
+        }
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())

@@ -10,6 +10,7 @@ use crate::auth::token::AccessTokens;
 use crate::config::Settings;
 use crate::events::calendar::FeedKey;
 use crate::metrics::Metrics;
+use crate::reports::export::Exports;
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone, FromRef)]
@@ -20,6 +21,7 @@ pub struct AppState {
     pub feeds: FeedKey,
     pub hasher: Hasher,
     pub metrics: Metrics,
+    pub exports: Exports,
 }
 
 impl AppState {
@@ -29,6 +31,10 @@ impl AppState {
             feeds: FeedKey::new(settings.auth.jwt_secret.as_ref()),
             hasher: Hasher::new(settings.max_concurrent_hashes())?,
             metrics: Metrics::default(),
+            exports: Exports::new(
+                settings.reports.max_concurrent_exports,
+                std::time::Duration::from_secs(settings.reports.export_stall_secs),
+            ),
             settings: Arc::new(settings),
             pool,
         })

@@ -8,10 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::registration::{self, Registration};
+use crate::accounts::registration::Registration;
 use crate::accounts::{self, CurrentUser, User};
 use crate::api::Json;
 use crate::auth::bearer::{self, TokenPair};
+use crate::auth::client::ClientAddr;
 use crate::auth::credentials;
 use crate::error::{AppError, AppResult, Problem};
 use crate::groups::memberships::{self, MyMembership};
@@ -39,10 +40,12 @@ pub struct RegisterRequest {
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = User), (status = 403, description = "registration is closed", body = Problem),
-              (status = 409, description = "email taken", body = Problem), (status = 422, body = Problem)))]
+              (status = 409, description = "email taken", body = Problem), (status = 422, body = Problem),
+              (status = 429, description = "too many registrations from this address; see Retry-After", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn register(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Json(body): Json<RegisterRequest>,
 ) -> AppResult<(StatusCode, Json<User>)> {
     let form = Registration {
@@ -52,7 +55,8 @@ async fn register(
         department: body.department,
         location: body.location,
     };
-    let user = registration::register(&state.pool, &state.hasher, &state.settings, form).await?;
+    let user =
+        credentials::register(&state.pool, &state.hasher, &state.settings, client, form).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -65,16 +69,18 @@ pub struct LoginRequest {
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenPair), (status = 401, body = Problem),
-              (status = 429, description = "too many failures; see Retry-After", body = Problem)))]
+              (status = 429, description = "too many failures for this email or from this address; see Retry-After", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Json(body): Json<LoginRequest>,
 ) -> AppResult<Json<TokenPair>> {
     let user_id = credentials::check(
         &state.pool,
         &state.hasher,
         &state.settings.auth,
+        client,
         &body.email,
         &body.password,
     )

@@ -201,7 +201,8 @@ async fn list_members(
 
 #[utoipa::path(get, path = "/api/v1/groups/{slug}/members.csv", tag = "memberships", params(("slug" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, description = "the roster as the caller sees it in `/members`, as CSV: streamed, with `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`; every download is audited", content_type = "text/csv"), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, description = "the roster as the caller sees it in `/members`, as CSV: streamed, with `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`; every download is audited", content_type = "text/csv"), (status = 403, body = Problem), (status = 404, body = Problem),
+              (status = 429, description = "too many downloads running; see Retry-After", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn members_csv(
     State(state): State<AppState>,
@@ -209,7 +210,7 @@ async fn members_csv(
     Path(slug): Path<String>,
 ) -> AppResult<Response> {
     let group = directory::resolve(&state.pool, &user, &slug).await?;
-    reports::roster::members_csv(&state.pool, &group).await
+    reports::roster::members_csv(&state.pool, &state.exports, &group).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

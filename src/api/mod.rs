@@ -26,7 +26,7 @@ use utoipa::IntoParams;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_scalar::{Scalar, Servable};
+use utoipa_scalar::Scalar;
 
 use crate::error::{AppError, AppResult, FieldError, PROBLEM_JSON, problem_response};
 use crate::paging::PageRequest;
@@ -222,7 +222,7 @@ pub fn owns(path: &str) -> bool {
     path == "/api"
         || path.starts_with("/api/")
         || path.starts_with("/ical/")
-        || matches!(path, "/healthz" | "/readyz" | "/metrics")
+        || matches!(path, "/healthz" | "/readyz")
 }
 
 pub async fn not_found() -> Response {
@@ -272,11 +272,65 @@ pub fn router() -> Router<AppState> {
     let (api, openapi) = routes();
     let doc = Arc::new(openapi);
     let served = doc.clone();
+    let docs_page: Arc<str> = Scalar::new(doc.as_ref().clone())
+        .custom_html(DOCS_HTML)
+        .to_html()
+        .into();
     api.route(
         "/api/openapi.json",
         get(move || async move { axum::Json(served.as_ref().clone()) }),
     )
-    .merge(Scalar::with_url("/api/docs", doc.as_ref().clone()))
+    .route(
+        "/api/docs",
+        get(move || async move {
+            (
+                [
+                    (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                    (header::CONTENT_SECURITY_POLICY, DOCS_POLICY),
+                ],
+                docs_page.to_string(),
+            )
+        }),
+    )
+    .route("/api/docs/scalar.js", get(docs_script))
+}
+
+/// The interactive reference: the document as inert JSON and the script from this service
+/// (`assets/scalar/`), so the page runs under a policy without inline or outside scripts; the
+/// browser's own fonts rather than the reference's default ones from elsewhere.
+const DOCS_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<title>belong API reference</title>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+</head>
+<body>
+<script id="api-reference" type="application/json" data-configuration='{"withDefaultFonts":false}'>
+$spec
+</script>
+<script src="/api/docs/scalar.js"></script>
+</body>
+</html>
+"#;
+
+/// The service's policy, plus the inline styles and data: images and fonts the reference
+/// draws itself with. Scripts stay `'self'` only.
+const DOCS_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; font-src 'self' data:; frame-ancestors 'none'; form-action 'self'; \
+     base-uri 'self'; object-src 'none'";
+
+static DOCS_SCRIPT: &[u8] = include_bytes!("../../assets/scalar/api-reference.js");
+
+async fn docs_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        DOCS_SCRIPT,
+    )
+        .into_response()
 }
 
 /// Error answers made outside our handlers (405 from the router, 413, timeouts) become
@@ -310,6 +364,12 @@ pub async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     let mut problem = problem_response(status, detail.into(), Vec::new());
     if let Some(allow) = response.headers().get(header::ALLOW) {
         problem.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        problem.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+        );
     }
     problem
 }

@@ -1,4 +1,5 @@
-//! Operations routes: liveness, readiness, metrics.
+//! Operations routes: liveness and readiness on the public address; metrics on their own
+//! (`server.metrics_bind`), never in the public router or its OpenAPI document.
 
 use std::time::Duration;
 
@@ -15,7 +16,11 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics))
+}
+
+/// The metrics router, for the separate metrics address only.
+pub fn metrics_router() -> axum::Router<AppState> {
+    axum::Router::new().route("/metrics", axum::routing::get(metrics))
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "the process is alive")))]
@@ -29,15 +34,22 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let probe = sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(&state.pool);
     match tokio::time::timeout(Duration::from_secs(2), probe).await {
         Ok(Ok(_)) => "ready".into_response(),
-        _ => problem_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the database does not answer".into(),
-            Vec::new(),
-        ),
+        _ => {
+            let mut response = problem_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database does not answer".into(),
+                Vec::new(),
+            );
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(crate::error::UNAVAILABLE_RETRY_AFTER_SECS),
+            );
+            response
+        }
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "OpenMetrics text format")))]
+/// OpenMetrics text format.
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(

@@ -43,6 +43,7 @@ pub struct PeriodParams {
                         happened within `[from, to)`. Every count below `reports.min_cell_size`, zero included, is written `<N`. \
                         Streamed; the download is audited."),
         (status = 401, body = Problem), (status = 403, description = "not hr or admin", body = Problem),
+        (status = 429, description = "too many downloads running; see Retry-After", body = Problem),
         (status = 422, description = "a bad `from` or `to`, `from` after `to`, or a period shorter than 28 days (naming `from`)", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn groups_csv(
@@ -60,6 +61,7 @@ async fn groups_csv(
     let round_to = i64::from(state.settings.reports.round_to);
     export::start(
         &state.pool,
+        &state.exports,
         &reader,
         Groups {
             period,
@@ -83,6 +85,7 @@ pub struct MembershipsParams {
          description = "`group_slug,email,display_name,department,location,type,role,joined_at`: the active memberships their \
                         holders made `public`, and no other. Streamed; the download is audited."),
         (status = 401, body = Problem), (status = 403, description = "not hr or admin", body = Problem),
+        (status = 429, description = "too many downloads running; see Retry-After", body = Problem),
         (status = 404, description = "no such group (or archived)", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn memberships_csv(
@@ -95,7 +98,7 @@ async fn memberships_csv(
         Some(slug) => Some(memberships::find_group(&state.pool, slug).await?),
         None => None,
     };
-    export::start(&state.pool, &reader, Memberships { group }).await
+    export::start(&state.pool, &state.exports, &reader, Memberships { group }).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -115,6 +118,7 @@ pub struct BreakdownParams {
                         a count hidden so that a small one cannot be worked out from the group's total is written `suppressed`. \
                         Streamed; the download is audited."),
         (status = 401, body = Problem), (status = 403, description = "not hr or admin", body = Problem),
+        (status = 429, description = "too many downloads running; see Retry-After", body = Problem),
         (status = 422, description = "`by` missing or not department or location", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn breakdown_csv(
@@ -125,5 +129,11 @@ async fn breakdown_csv(
     let reader = user.report_reader()?;
     let by = By::parse(params.by.as_deref())?;
     let min_cell_size = i64::from(state.settings.reports.min_cell_size);
-    export::start(&state.pool, &reader, Breakdown { by, min_cell_size }).await
+    export::start(
+        &state.pool,
+        &state.exports,
+        &reader,
+        Breakdown { by, min_cell_size },
+    )
+    .await
 }

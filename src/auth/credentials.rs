@@ -1,31 +1,39 @@
-//! The credentials check: an email and a password in, a user id out.
+//! The credentials check: an email and a password in, a user id out; and registration, which
+//! is throttled per client address before any of its work.
+
+use std::net::IpAddr;
 
 use secrecy::SecretString;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::accounts::User;
 use crate::accounts::email::Email;
 use crate::accounts::password::Hasher;
+use crate::accounts::registration::{self, Registration};
 use crate::audit::{self, Action};
-use crate::auth::throttle;
-use crate::config::AuthSettings;
+use crate::auth::throttle::{self, ClientAction};
+use crate::config::{AuthSettings, Settings};
 use crate::error::AppError;
 
 /// Checks an email and password and answers whose they are. A wrong password, an unknown
 /// email and a deactivated account all answer the same `BadCredentials` after the same argon2
 /// work (so does an account made by provisioning, which has no password: those people sign in
-/// through single sign-on); too many failures for one email answer 429. A front door then starts its own kind
-/// of session (bearer tokens, a web session) for the id.
+/// through single sign-on); too many failures for one email, or from one client address whatever
+/// the emails, answer 429 before any hashing. A front door then starts its own kind of session
+/// (bearer tokens, a web session) for the id.
 #[tracing::instrument(skip_all)]
 pub async fn check(
     pool: &PgPool,
     hasher: &Hasher,
     settings: &AuthSettings,
+    client: IpAddr,
     email: &str,
     password: &SecretString,
 ) -> Result<Uuid, AppError> {
     let email = Email::parse(email).map_err(|m| AppError::invalid("email", m))?;
+    throttle::reserve_client(pool, client, ClientAction::Login, settings).await?;
     let attempt = throttle::reserve(pool, &email, settings).await?;
     let account = sqlx::query!(
         "SELECT id, password_hash, active FROM users WHERE email = $1",
@@ -42,6 +50,7 @@ pub async fn check(
     match account {
         Some(account) if matches && account.active => {
             throttle::clear(pool, &email).await?;
+            throttle::refund_client(pool, client).await?;
             Ok(account.id)
         }
         account => {
@@ -63,4 +72,21 @@ pub async fn check(
             Err(AppError::BadCredentials)
         }
     }
+}
+
+/// Registration from `client`: counted per client address first (429 past the limit), then
+/// the account rules of [`registration::register`].
+#[tracing::instrument(skip_all)]
+pub async fn register(
+    pool: &PgPool,
+    hasher: &Hasher,
+    settings: &Settings,
+    client: IpAddr,
+    form: Registration,
+) -> Result<User, AppError> {
+    if !settings.registration_open() {
+        return Err(AppError::Forbidden);
+    }
+    throttle::reserve_client(pool, client, ClientAction::Register, &settings.auth).await?;
+    registration::register(pool, hasher, settings, form).await
 }

@@ -3,6 +3,7 @@
 //! application's state type.
 
 pub mod bearer;
+pub mod client;
 pub mod credentials;
 pub mod throttle;
 pub mod token;

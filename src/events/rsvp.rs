@@ -113,6 +113,14 @@ pub async fn respond(pool: &PgPool, event: &EventRef) -> Result<RsvpAnswer, AppE
     let mut tx = pool.begin().await?;
     crate::accounts::principal::lock_active(&mut tx, user_id).await?;
     let locked = lock_event(&mut tx, event.id).await?;
+    // The standing checked above may have ended since (a leave racing this RSVP).
+    let now = crate::events::EventAccess {
+        group: event.access.group.relock(&mut tx, event.group_id).await?,
+        audience: event.access.audience,
+    };
+    if !now.can_rsvp() {
+        return Err(AppError::Forbidden);
+    }
     if locked.cancelled {
         return Err(AppError::Conflict("this event is cancelled".into()));
     }

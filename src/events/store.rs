@@ -54,6 +54,14 @@ pub async fn create(
         return Err(AppError::Conflict("this group is archived".into()));
     }
     let v = fields.apply(None, OffsetDateTime::now_utc())?;
+    let mut tx = pool.begin().await?;
+    crate::accounts::principal::lock_active(&mut tx, group.access.user_id).await?;
+    // A lead demoted since the request was checked may no longer create events.
+    group
+        .access
+        .relock(&mut tx, group.id)
+        .await?
+        .require_manage()?;
     let id = sqlx::query_scalar!(
         "INSERT INTO events (group_id, title, description, starts_at, ends_at, location, online_url, capacity, audience, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
@@ -68,8 +76,9 @@ pub async fn create(
         v.audience as Audience,
         group.access.user_id
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -223,7 +232,10 @@ pub async fn detail(pool: &PgPool, event: &EventRef) -> Result<Event, AppError> 
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct ListCursor(#[serde(with = "time::serde::rfc3339")] OffsetDateTime, Uuid);
+struct ListCursor(
+    #[serde(with = "crate::instant::rfc3339_utc")] OffsetDateTime,
+    Uuid,
+);
 
 /// A group's events, soonest first: by default those not yet over; `from`/`to` bound the
 /// start. `members` events are left out for callers who may not see them.

@@ -15,6 +15,7 @@
 //! rule as the `memberships_lead_public` constraint; `memberships` answers 409 to a promotion
 //! of a hidden membership and to a lead who would hide without stepping down).
 
+use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::accounts::CurrentUser;
@@ -90,6 +91,42 @@ impl GroupAccess {
     /// Archived groups exist only for admins.
     pub fn sees_archived(&self) -> bool {
         self.is_admin
+    }
+
+    /// The caller's standing read again inside the write's transaction, locking what it rests
+    /// on (their membership row and admin role, `FOR SHARE`): a leave, removal, demotion or
+    /// role revocation either committed before (and is seen here) or waits for the write to
+    /// commit (and then undoes it as it would any other). A write checks this, not the
+    /// standing read when the request arrived.
+    pub async fn relock(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        group_id: Uuid,
+    ) -> Result<GroupAccess, AppError> {
+        let membership = sqlx::query!(
+            r#"SELECT role AS "role: MembershipRole", status AS "status: MembershipStatus",
+                      type AS "kind: MembershipType", visibility AS "visibility: Visibility"
+               FROM memberships WHERE group_id = $1 AND user_id = $2 FOR SHARE"#,
+            group_id,
+            self.user_id
+        )
+        .fetch_optional(&mut **tx)
+        .await?;
+        let is_admin = sqlx::query_scalar!(
+            "SELECT user_id FROM user_roles WHERE user_id = $1 AND role = 'admin' FOR SHARE",
+            self.user_id
+        )
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some();
+        Ok(GroupAccess {
+            user_id: self.user_id,
+            is_admin,
+            role: membership.as_ref().map(|m| m.role),
+            status: membership.as_ref().map(|m| m.status),
+            kind: membership.as_ref().map(|m| m.kind),
+            visibility: membership.map(|m| m.visibility),
+        })
     }
 }
 

@@ -173,14 +173,7 @@ pub async fn list_offers(
     page: &PageRequest,
 ) -> Result<Page<Offer>, AppError> {
     let limit = page.limit();
-    let after: Option<(OffsetDateTime, Uuid)> = page
-        .cursor::<(String, Uuid)>()?
-        .map(|(t, id)| {
-            OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
-                .map(|t| (t, id))
-                .map_err(|_| AppError::invalid("cursor", "is not a cursor this service gave out"))
-        })
-        .transpose()?;
+    let after = page.cursor::<OfferCursor>()?.map(|c| (c.0, c.1));
     let rows = sqlx::query_as!(
         OfferRow,
         r#"SELECT c.id AS "id!", c.group_slug AS "group_slug!", c.title AS "title!", c.description AS "description!",
@@ -202,13 +195,16 @@ pub async fn list_offers(
     .await?;
     let offers: Vec<Offer> = rows.into_iter().map(Offer::from).collect();
     Ok(Page::from_rows(offers, limit, |o| {
-        let t = o
-            .created_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        (t, o.id)
+        OfferCursor(o.created_at, o.id)
     }))
 }
+
+/// Where a page of offers ends: the last offer's creation and id (the same JSON as before).
+#[derive(Debug, Serialize, Deserialize)]
+struct OfferCursor(
+    #[serde(with = "crate::instant::rfc3339_utc")] OffsetDateTime,
+    Uuid,
+);
 
 /// One offer, open or closed (the caller has been allowed to see it).
 #[tracing::instrument(skip_all)]

@@ -102,6 +102,26 @@ pub async fn request(
     }
     let mut tx = pool.begin().await?;
     crate::accounts::principal::lock_active(&mut tx, offer.access.group.user_id).await?;
+    // The offer may have closed, and the caller's membership ended, since they were checked:
+    // both are read again under locks that closing and leaving must wait for.
+    let locked = sqlx::query!(
+        r#"SELECT group_id, closed_at IS NOT NULL AS "closed!" FROM mentoring_offers
+           WHERE id = $1 FOR SHARE"#,
+        offer.id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let now = super::OfferAccess {
+        group: offer.access.group.relock(&mut tx, locked.group_id).await?,
+        mentor_id: offer.access.mentor_id,
+    };
+    if !now.can_request() {
+        return Err(AppError::Forbidden);
+    }
+    if locked.closed {
+        return Err(AppError::Conflict("this offer is closed".into()));
+    }
     let id = sqlx::query_scalar!(
         "INSERT INTO mentoring_requests (offer_id, mentee_id, message) VALUES ($1, $2, $3) RETURNING id",
         offer.id,

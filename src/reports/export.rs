@@ -12,11 +12,18 @@
 //! instead of returning it to the pool, so that PostgreSQL abandons the query rather than
 //! computing the rest of it for nobody.
 //!
+//! Downloads run at most `reports.max_concurrent_exports` at once (beyond that: 429 with
+//! `Retry-After`), since each holds a pooled connection until its body ends. A client that
+//! stops reading leaves the channel full: after `reports.export_stall_secs` without room the
+//! task gives up as if the client had gone, closing its connection and freeing its place.
+//!
 //! The audit record is written when the body is dropped, that is once per download whether it
 //! completed, failed or was cut short, with the number of rows handed to the connection.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
@@ -26,7 +33,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -40,6 +47,35 @@ use crate::groups::access::GroupAccess;
 pub const CHUNK_BYTES: usize = 32 * 1024;
 /// How many chunks may wait between the query and the socket.
 pub const CHUNKS_IN_FLIGHT: usize = 4;
+/// Seconds a client refused a download is told to wait before trying again.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
+/// The places for downloads running at once, shared by every request of this instance.
+#[derive(Clone)]
+pub struct Exports {
+    places: Arc<Semaphore>,
+    stall: Duration,
+}
+
+impl Exports {
+    /// `max` downloads at once; a client not reading for `stall` loses its download.
+    pub fn new(max: usize, stall: Duration) -> Self {
+        Self {
+            places: Arc::new(Semaphore::new(max.max(1))),
+            stall,
+        }
+    }
+
+    fn take(&self) -> Result<OwnedSemaphorePermit, AppError> {
+        self.places
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AppError::TooManyRequests {
+                retry_after_secs: RETRY_AFTER_SECS,
+            })
+    }
+}
+
 /// Why a report stopped before its end.
 #[derive(Debug)]
 pub enum Stop {
@@ -66,6 +102,7 @@ pub struct CsvSink {
     tx: mpsc::Sender<Msg>,
     buf: Vec<u8>,
     rows: u64,
+    stall: Duration,
 }
 
 impl CsvSink {
@@ -95,10 +132,13 @@ impl CsvSink {
             Vec::with_capacity(CHUNK_BYTES + 1024),
         ));
         let rows = std::mem::take(&mut self.rows);
-        self.tx
-            .send(Msg::Chunk { bytes, rows })
-            .await
-            .map_err(|_| Stop::ClientGone)
+        match tokio::time::timeout(self.stall, self.tx.send(Msg::Chunk { bytes, rows })).await {
+            Ok(sent) => sent.map_err(|_| Stop::ClientGone),
+            Err(_) => {
+                tracing::info!("the client stopped reading; the download is given up");
+                Err(Stop::ClientGone)
+            }
+        }
     }
 
     async fn finish(mut self) -> Result<(), Stop> {
@@ -137,24 +177,33 @@ pub trait Report: Send + Sync + 'static {
 /// while the rows are still being read.
 pub async fn start<R: Report>(
     pool: &PgPool,
+    exports: &Exports,
     reader: &ReportReader,
     report: R,
 ) -> Result<Response, AppError> {
-    stream(pool, reader.id(), report).await
+    stream(pool, exports, reader.id(), report).await
 }
 
 /// Starts the download of a group's own roster for one of its leads or an admin (403 for
-/// anyone else), through the same path and with the same headers as HR's reports.
+/// anyone else), through the same path, with the same headers and the same bound as HR's
+/// reports.
 pub async fn start_roster<R: Report>(
     pool: &PgPool,
+    exports: &Exports,
     manager: &GroupAccess,
     report: R,
 ) -> Result<Response, AppError> {
     manager.require_manage()?;
-    stream(pool, manager.user_id, report).await
+    stream(pool, exports, manager.user_id, report).await
 }
 
-async fn stream<R: Report>(pool: &PgPool, actor: Uuid, report: R) -> Result<Response, AppError> {
+async fn stream<R: Report>(
+    pool: &PgPool,
+    exports: &Exports,
+    actor: Uuid,
+    report: R,
+) -> Result<Response, AppError> {
+    let place = exports.take()?;
     let conn = pool.acquire().await?;
     let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let stem = report.file_stem();
@@ -169,7 +218,7 @@ async fn stream<R: Report>(pool: &PgPool, actor: Uuid, report: R) -> Result<Resp
         completed: false,
     };
     // The task's logs stay under the request's span (and its request id).
-    tokio::spawn(run(report, conn, tx).in_current_span());
+    tokio::spawn(run(report, conn, tx, exports.stall, place).in_current_span());
     let body = ReportBody {
         rx,
         audit,
@@ -196,12 +245,20 @@ async fn stream<R: Report>(pool: &PgPool, actor: Uuid, report: R) -> Result<Resp
 }
 
 #[tracing::instrument(skip_all, fields(report = report.name()))]
-async fn run<R: Report>(report: R, mut conn: PoolConnection<Postgres>, tx: mpsc::Sender<Msg>) {
+async fn run<R: Report>(
+    report: R,
+    mut conn: PoolConnection<Postgres>,
+    tx: mpsc::Sender<Msg>,
+    stall: Duration,
+    // Held until the task ends: the download's place among the concurrent ones.
+    _place: OwnedSemaphorePermit,
+) {
     let watch = tx.clone();
     let mut sink = CsvSink {
         tx,
         buf: Vec::with_capacity(CHUNK_BYTES + 1024),
         rows: 0,
+        stall,
     };
     let outcome = tokio::select! {
         outcome = report.write(&mut conn, &mut sink) => outcome,

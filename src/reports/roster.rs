@@ -33,9 +33,14 @@ pub const HEADER: [&str; 10] = [
 /// Starts the download of the group's roster for one of its leads or an admin (403 for anyone
 /// else).
 #[tracing::instrument(skip_all)]
-pub async fn members_csv(pool: &PgPool, group: &GroupRef) -> Result<Response, AppError> {
+pub async fn members_csv(
+    pool: &PgPool,
+    exports: &export::Exports,
+    group: &GroupRef,
+) -> Result<Response, AppError> {
     export::start_roster(
         pool,
+        exports,
         &group.access,
         RosterCsv {
             group: group.clone(),

@@ -262,6 +262,8 @@ fn env_example_lists_every_setting_once() {
         "DATABASE_URL".to_string(),
         "BELONG__AUTH__JWT_SECRET".to_string(),
         "BELONG__AUTH__ALLOW_REGISTRATION".to_string(),
+        // Off unless set: no default to write in config/default.toml.
+        "BELONG__SERVER__METRICS_BIND".to_string(),
     ];
     let mut section = String::new();
     for line in defaults.lines().map(str::trim) {

@@ -741,3 +741,14 @@ where
 
 /// One job of a mixed burst for `all_at_once`.
 pub type Job<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// The URL of a new database migrated like every test's (a copy of the template), for tests
+/// that start the application themselves (two instances, a proxy in between).
+pub async fn fresh_database() -> String {
+    let server = server();
+    let name = format!("belong_test_{}_{}", server.run, Uuid::new_v4().simple());
+    belong::db::ensure_database(&server.admin_url, &name, Some(&server.template))
+        .await
+        .unwrap();
+    belong::db::with_database(&server.admin_url, &name).unwrap()
+}

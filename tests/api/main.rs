@@ -9,6 +9,7 @@ mod counts;
 mod demo;
 mod edges;
 mod events;
+mod faults;
 mod groups;
 mod helpers;
 mod memberships;

@@ -9,15 +9,34 @@ use crate::helpers::{client, eventually, spawn_app, test_settings};
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
-    let app = spawn_app().await;
-    let (status, _) = app.get("/healthz", None).await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = app.get("/readyz", None).await;
-    assert_eq!(status, StatusCode::OK);
-    let (_, _) = app.get("/api/v1/me", None).await;
-    let text = app
-        .client
+    let app = crate::faults::start(|s| {
+        s.server.metrics_bind = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let client = reqwest::Client::new();
+    for path in ["/healthz", "/readyz"] {
+        let r = client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
+    client
+        .get(format!("{}/api/v1/me", app.base))
+        .send()
+        .await
+        .unwrap();
+    // Never on the public address.
+    let r = client
         .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let metrics = app.metrics.expect("metrics_bind was set");
+    let text = client
+        .get(format!("http://{metrics}/metrics"))
         .send()
         .await
         .unwrap()
@@ -174,7 +193,6 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v1/groups/{slug}/privacy-notice", "put"),
         ("/healthz", "get"),
         ("/readyz", "get"),
-        ("/metrics", "get"),
     ]
     .into_iter()
     .map(|(path, method)| (path.to_string(), method.to_string()))
