@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.settings.server.max_body_bytes;
     crate::api::router()
         .merge(crate::scim::router())
+        .merge(crate::web::router(&state))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
@@ -143,7 +144,7 @@ async fn not_found(uri: Uri) -> Response {
     } else if crate::scim::owns(uri.path()) {
         crate::scim::not_found().await
     } else {
-        (StatusCode::NOT_FOUND, "Page not found.\n").into_response()
+        crate::web::not_found().await
     }
 }
 
