@@ -204,7 +204,9 @@ impl Settings {
             bail!("BELONG__AUTH__REFRESH_TOKEN_TTL_SECS must be positive");
         }
         if self.auth.web_session_idle_secs == 0 || self.auth.web_session_max_secs == 0 {
-            bail!("BELONG__AUTH__WEB_SESSION_IDLE_SECS and BELONG__AUTH__WEB_SESSION_MAX_SECS must be positive");
+            bail!(
+                "BELONG__AUTH__WEB_SESSION_IDLE_SECS and BELONG__AUTH__WEB_SESSION_MAX_SECS must be positive"
+            );
         }
         if self.auth.max_failed_logins == 0 {
             bail!("BELONG__AUTH__MAX_FAILED_LOGINS must be positive");

@@ -23,9 +23,8 @@ pub struct Post<T> {
 pub struct PublicForm<T>(pub T);
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PageError> {
-    serde_urlencoded::from_bytes(bytes).map_err(|_| {
-        PageError::App(AppError::bad_request("the form could not be read"))
-    })
+    serde_urlencoded::from_bytes(bytes)
+        .map_err(|_| PageError::App(AppError::bad_request("the form could not be read")))
 }
 
 async fn body(req: Request) -> Result<axum::body::Bytes, PageError> {
@@ -137,7 +136,11 @@ pub fn label_for(field: &str) -> String {
         "ends_at" => "End",
         "online_url" => "Online link",
         "consent_version" => "Privacy notice",
-        other => return super::sentence(&other.replace('_', " ")).trim_end_matches('.').to_string(),
+        other => {
+            return super::sentence(&other.replace('_', " "))
+                .trim_end_matches('.')
+                .to_string();
+        }
     };
     label.to_string()
 }
@@ -158,7 +161,10 @@ mod tests {
 
     #[test]
     fn messages_name_their_field() {
-        assert_eq!(message_for("email", "is required"), "Email address is required.");
+        assert_eq!(
+            message_for("email", "is required"),
+            "Email address is required."
+        );
         assert_eq!(message_for("title", "is too long"), "Title is too long.");
         assert_eq!(
             message_for("ends_at", "Enter an end time after the start time"),

@@ -350,10 +350,7 @@ fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
             .or_else(|| origin.strip_prefix("http://"));
         return matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h));
     }
-    match headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         Some(site) => matches!(site, "same-origin" | "none"),
         // Neither header: not a browser's cross-site form (browsers send Origin on POST).
         None => true,
@@ -437,11 +434,17 @@ mod tests {
             public
         ));
         assert!(same_origin(
-            &headers(&[("origin", "http://127.0.0.1:9000"), ("host", "127.0.0.1:9000")]),
+            &headers(&[
+                ("origin", "http://127.0.0.1:9000"),
+                ("host", "127.0.0.1:9000")
+            ]),
             public
         ));
         assert!(!same_origin(
-            &headers(&[("origin", "https://evil.example"), ("host", "127.0.0.1:9000")]),
+            &headers(&[
+                ("origin", "https://evil.example"),
+                ("host", "127.0.0.1:9000")
+            ]),
             public
         ));
         assert!(!same_origin(&headers(&[("origin", "null")]), public));
@@ -449,13 +452,22 @@ mod tests {
             &headers(&[("sec-fetch-site", "cross-site")]),
             public
         ));
-        assert!(!same_origin(&headers(&[("sec-fetch-site", "same-site")]), public));
-        assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")]), public));
+        assert!(!same_origin(
+            &headers(&[("sec-fetch-site", "same-site")]),
+            public
+        ));
+        assert!(same_origin(
+            &headers(&[("sec-fetch-site", "same-origin")]),
+            public
+        ));
     }
 
     #[test]
     fn domain_messages_become_sentences() {
-        assert_eq!(sentence("this event is cancelled"), "This event is cancelled.");
+        assert_eq!(
+            sentence("this event is cancelled"),
+            "This event is cancelled."
+        );
         assert_eq!(sentence(""), "");
     }
 }

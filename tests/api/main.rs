@@ -17,3 +17,4 @@ mod ops;
 mod privacy;
 mod reports;
 mod scim;
+mod web;

@@ -104,12 +104,15 @@ pub async fn directory(
         .items
         .into_iter()
         .map(|g| Card {
-            badge: g.my_membership.as_ref().map(|m| match (m.status, m.role, m.kind) {
-                (MembershipStatus::Pending, _, _) => "Request sent".to_string(),
-                (_, MembershipRole::Lead, _) => "You lead this group".to_string(),
-                (_, _, MembershipType::Member) => "You are a member".to_string(),
-                (_, _, MembershipType::Ally) => "You are an ally".to_string(),
-            }),
+            badge: g
+                .my_membership
+                .as_ref()
+                .map(|m| match (m.status, m.role, m.kind) {
+                    (MembershipStatus::Pending, _, _) => "Request sent".to_string(),
+                    (_, MembershipRole::Lead, _) => "You lead this group".to_string(),
+                    (_, _, MembershipType::Member) => "You are a member".to_string(),
+                    (_, _, MembershipType::Ally) => "You are an ally".to_string(),
+                }),
             counts: counts(g.member_count, g.ally_count),
             slug: g.slug,
             name: g.name,
@@ -293,9 +296,10 @@ async fn group_page(
         kind,
         visibility,
     );
-    let membership = detail.my_membership.as_ref().map(|m| {
-        format!("{} {}", membership_words(m), seen_by(m.visibility))
-    });
+    let membership = detail
+        .my_membership
+        .as_ref()
+        .map(|m| format!("{} {}", membership_words(m), seen_by(m.visibility)));
     let chrome = Chrome::signed(signed, detail.name.clone(), Section::Groups).with_errors(&errors);
     let page = GroupPage {
         chrome,
@@ -400,7 +404,10 @@ pub async fn join(
         None => None,
     };
     if visibility.is_none() {
-        errors.push("visibility", "Select who can see that you are in this group");
+        errors.push(
+            "visibility",
+            "Select who can see that you are in this group",
+        );
     }
     if let (Some(kind), Some(visibility), true) = (kind, visibility, errors.is_empty()) {
         match memberships::join(&state.pool, &group, kind, Some(visibility)).await {
@@ -432,7 +439,9 @@ pub async fn join(
                     .await?;
                 return Ok(see_other(&format!("/groups/{}", group.slug)));
             }
-            Err(AppError::Conflict(detail)) => errors.push("visibility", crate::web::sentence(&detail)),
+            Err(AppError::Conflict(detail)) => {
+                errors.push("visibility", crate::web::sentence(&detail))
+            }
             Err(error) => errors = Errors::from_app(error)?,
         }
     }

@@ -204,8 +204,13 @@ pub async fn withdraw_mentoring_request(
     Path(id): Path<String>,
     post: Post<Nothing>,
 ) -> PageResult {
-    let request =
-        mentoring::decide(&state.pool, &post.signed.user, &id, RequestStatus::Withdrawn).await?;
+    let request = mentoring::decide(
+        &state.pool,
+        &post.signed.user,
+        &id,
+        RequestStatus::Withdrawn,
+    )
+    .await?;
     crate::auth::web_session::set_flash(
         &state.pool,
         post.signed.session.id,

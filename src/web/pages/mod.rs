@@ -17,7 +17,10 @@ pub fn routes() -> Router<AppState> {
         .route("/help", get(auth::help))
         .route("/", get(groups::directory))
         .route("/groups/{slug}", get(groups::group))
-        .route("/groups/{slug}/join", get(groups::join_page).post(groups::join))
+        .route(
+            "/groups/{slug}/join",
+            get(groups::join_page).post(groups::join),
+        )
         .route(
             "/groups/{slug}/leave",
             get(groups::leave_page).post(groups::leave),
