@@ -307,14 +307,11 @@ pub fn day(t: OffsetDateTime) -> String {
     .unwrap_or_default()
 }
 
-/// The addresses of the pages: everything that is not the API's.
-pub fn owns(path: &str) -> bool {
-    !crate::api::owns(path)
-}
-
-/// No page at this address.
+/// No page at this address (the application's fallback outside the API's addresses).
 pub async fn not_found() -> Response {
-    error_page(StatusCode::NOT_FOUND, None)
+    let mut response = error_page(StatusCode::NOT_FOUND, None);
+    add_security_headers(response.headers_mut());
+    response
 }
 
 /// A POST whose `Origin` is another site's, or (without `Origin`) whose `Sec-Fetch-Site` says
@@ -325,8 +322,7 @@ pub async fn same_origin_posts(
     request: Request,
     next: Next,
 ) -> Response {
-    if owns(request.uri().path())
-        && request.method() != Method::GET
+    if request.method() != Method::GET
         && request.method() != Method::HEAD
         && !same_origin(request.headers(), &settings.server.public_url)
     {
@@ -360,11 +356,7 @@ fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
 /// Error answers made outside the page handlers (405 from the router, 413, timeouts) become
 /// pages in the layout too.
 pub async fn html_for_bare_errors(request: Request, next: Next) -> Response {
-    let page = owns(request.uri().path());
     let response = next.run(request).await;
-    if !page {
-        return response;
-    }
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -381,30 +373,30 @@ pub async fn html_for_bare_errors(request: Request, next: Next) -> Response {
 
 /// Headers every page carries: no framing, no script or style from elsewhere.
 pub async fn security_headers(request: Request, next: Next) -> Response {
-    let page = owns(request.uri().path());
     let mut response = next.run(request).await;
-    if page {
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
-            ),
-        );
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        headers.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        );
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    }
+    add_security_headers(response.headers_mut());
     response
 }
 
-/// The pages' routes.
+fn add_security_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+/// The pages' routes, with their own error pages, headers and cross-origin check.
 pub fn router(state: &AppState) -> Router<AppState> {
     pages::routes()
         .merge(assets::routes())
@@ -412,6 +404,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
             state.settings.clone(),
             same_origin_posts,
         ))
+        .layer(axum::middleware::from_fn(html_for_bare_errors))
+        .layer(axum::middleware::from_fn(security_headers))
 }
 
 #[cfg(test)]
