@@ -82,6 +82,67 @@ where
     }
 }
 
+/// One field of a form, as `_fields.html` draws it: a text input of some `kind`, a
+/// `textarea`, or `radios` with their options.
+pub struct Field {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub hint: &'static str,
+    pub kind: &'static str,
+    pub autocomplete: &'static str,
+    pub value: String,
+    pub options: Vec<Choice>,
+}
+
+/// One radio of a `radios` field.
+pub struct Choice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub checked: bool,
+}
+
+impl Field {
+    pub fn new(
+        name: &'static str,
+        label: &'static str,
+        kind: &'static str,
+        value: impl Into<String>,
+    ) -> Self {
+        Self {
+            name,
+            label,
+            hint: "",
+            kind,
+            autocomplete: "",
+            value: value.into(),
+            options: Vec::new(),
+        }
+    }
+
+    pub fn hint(mut self, hint: &'static str) -> Self {
+        self.hint = hint;
+        self
+    }
+
+    pub fn autocomplete(mut self, autocomplete: &'static str) -> Self {
+        self.autocomplete = autocomplete;
+        self
+    }
+
+    /// The radios of the field; the one equal to its value is checked.
+    pub fn options(mut self, options: &[(&'static str, &'static str)]) -> Self {
+        self.options = options
+            .iter()
+            .map(|(value, label)| Choice {
+                value,
+                label,
+                checked: self.value == *value,
+            })
+            .collect();
+        self
+    }
+}
+
 /// What is wrong with a form, field by field, in the words shown beside each field.
 #[derive(Debug, Default, Clone)]
 pub struct Errors(pub Vec<FieldError>);

@@ -281,10 +281,16 @@ impl Browser {
         );
     }
 
-    /// Saves a PNG of the page (for the README).
-    pub async fn screenshot(&self, to: &Path) {
+    /// Saves a PNG of the page for the README, under `docs/img/`, when `BELONG_SCREENSHOTS`
+    /// is set (`scripts/screenshots.sh`): the pictures come from the real pages.
+    pub async fn screenshot_for_docs(&self, name: &str) {
+        if std::env::var_os("BELONG_SCREENSHOTS").is_none() {
+            return;
+        }
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/img");
+        std::fs::create_dir_all(&dir).unwrap();
         let png = self.client.screenshot().await.unwrap();
-        std::fs::write(to, png).unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
     }
 
     pub async fn finish(self) {

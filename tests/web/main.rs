@@ -2,9 +2,11 @@
 //! journeys of employees, leads, HR and admins, with axe-core on every page they visit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
 mod browser;
 mod employee;
 mod fixtures;
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+mod lead;

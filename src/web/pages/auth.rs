@@ -11,7 +11,7 @@ use crate::accounts::registration::{self, Registration};
 use crate::auth::{credentials, web_session};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::form::{Post, PublicForm};
+use crate::web::form::{Field, Post, PublicForm};
 use crate::web::session::{self, Signed};
 use crate::web::{Chrome, Errors, PageError, PageResult, Section, ok, render, see_other};
 
@@ -130,15 +130,6 @@ pub async fn logout(State(state): State<AppState>, post: Post<Empty>) -> PageRes
     Ok(response)
 }
 
-pub struct Field {
-    name: &'static str,
-    label: &'static str,
-    hint: &'static str,
-    kind: &'static str,
-    autocomplete: &'static str,
-    value: String,
-}
-
 #[derive(Template)]
 #[template(path = "register.html")]
 pub struct RegisterPage {
@@ -163,46 +154,26 @@ pub struct RegisterForm {
 
 fn register_fields(form: &RegisterForm) -> Vec<Field> {
     vec![
-        Field {
-            name: "display_name",
-            label: "Name",
-            hint: "The name other employees will see.",
-            kind: "text",
-            autocomplete: "name",
-            value: form.display_name.clone(),
-        },
-        Field {
-            name: "email",
-            label: "Work email address",
-            hint: "",
-            kind: "email",
-            autocomplete: "email",
-            value: form.email.clone(),
-        },
-        Field {
-            name: "password",
-            label: "Password",
-            hint: "12 to 128 characters.",
-            kind: "password",
-            autocomplete: "new-password",
-            value: String::new(),
-        },
-        Field {
-            name: "department",
-            label: "Department (optional)",
-            hint: "",
-            kind: "text",
-            autocomplete: "organization-title",
-            value: form.department.clone(),
-        },
-        Field {
-            name: "location",
-            label: "Location (optional)",
-            hint: "",
-            kind: "text",
-            autocomplete: "address-level2",
-            value: form.location.clone(),
-        },
+        Field::new("display_name", "Name", "text", form.display_name.clone())
+            .hint("The name other employees will see.")
+            .autocomplete("name"),
+        Field::new("email", "Work email address", "email", form.email.clone())
+            .autocomplete("email"),
+        Field::new("password", "Password", "password", "")
+            .hint("12 to 128 characters.")
+            .autocomplete("new-password"),
+        Field::new(
+            "department",
+            "Department (optional)",
+            "text",
+            form.department.clone(),
+        ),
+        Field::new(
+            "location",
+            "Location (optional)",
+            "text",
+            form.location.clone(),
+        ),
     ]
 }
 
