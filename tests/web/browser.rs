@@ -283,9 +283,18 @@ impl Browser {
 
     /// Saves a PNG of the page for the README, under `docs/img/`, when `BELONG_SCREENSHOTS`
     /// is set (`scripts/screenshots.sh`): the pictures come from the real pages.
-    pub async fn screenshot_for_docs(&self, name: &str) {
+    pub async fn screenshot_for_docs(&self, name: &str, anchor: Option<&str>) {
         if std::env::var_os("BELONG_SCREENSHOTS").is_none() {
             return;
+        }
+        if let Some(id) = anchor {
+            self.client
+                .execute(
+                    "document.getElementById(arguments[0]).scrollIntoView();",
+                    vec![json!(id)],
+                )
+                .await
+                .unwrap();
         }
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/img");
         std::fs::create_dir_all(&dir).unwrap();

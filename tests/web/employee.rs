@@ -89,7 +89,7 @@ async fn employee_journey(javascript: bool) {
     assert_eq!(browser.h1().await, "Resource groups");
     if axe {
         browser.check_accessibility().await;
-        browser.screenshot_for_docs("directory.png").await;
+        browser.screenshot_for_docs("directory.png", None).await;
     }
 
     // Finds the group by search.
@@ -117,7 +117,9 @@ async fn employee_journey(javascript: bool) {
     }
     if axe {
         browser.check_accessibility().await;
-        browser.screenshot_for_docs("group-join.png").await;
+        browser
+            .screenshot_for_docs("group-join.png", Some("membership"))
+            .await;
     }
 
     // Joining without saying member or ally: the form comes back with what is wrong.

@@ -55,7 +55,7 @@ async fn a_lead_approves_a_member_posts_an_event_and_accepts_a_mentoring_request
     assert!(roster.contains("Sam Lee"), "{roster}");
     assert!(roster.contains(&sam.email), "leads see the email: {roster}");
     browser.check_accessibility().await;
-    browser.screenshot_for_docs("lead-roster.png").await;
+    browser.screenshot_for_docs("lead-roster.png", None).await;
 
     browser.press("Approve Sam Lee").await;
     assert!(
