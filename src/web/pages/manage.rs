@@ -895,10 +895,7 @@ pub async fn new_offer(
 ) -> PageResult {
     let Post { mut signed, form } = post;
     let (group, _) = managed(&state, &signed, &slug).await?;
-    let slots = match form.slots.trim().parse::<i64>() {
-        Ok(n) => Some(n),
-        Err(_) => None,
-    };
+    let slots = form.slots.trim().parse::<i64>().ok();
     let errors = if slots.is_none() {
         let mut errors = Errors::none();
         errors.push("slots", "Enter the number of mentees as a whole number");
