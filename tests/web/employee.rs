@@ -25,6 +25,14 @@ async fn world() -> World {
         .await;
     let lead = person(&app, "Lee Lead").await;
     app.make_lead(&admin, &lead, "pride").await;
+    let (status, notice) = app
+        .put(
+            "/api/v1/groups/pride/privacy-notice",
+            Some(&lead.token),
+            json!({"text": "Pride Network is for LGBTQIA+ colleagues and allies. Leads see every member."}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{notice}");
     let full = event(&app, &lead, "pride", "Pride Quiz Night", Some(1)).await;
     event(&app, &lead, "pride", "Pride Picnic", None).await;
     let early = person(&app, "Early Bird").await;
@@ -160,8 +168,15 @@ async fn employee_journey(javascript: bool) {
         browser.check_accessibility().await;
     }
 
-    // Joins as an ally whom only the leads can see.
+    // Joins as an ally whom only the leads can see, after reading the notice.
+    assert!(
+        browser
+            .main_text()
+            .await
+            .contains("Leads see every member.")
+    );
     browser.click("#type-ally").await;
+    browser.click("#consent_version").await;
     browser.press("Join Pride Network").await;
     assert_eq!(browser.path().await, "/groups/pride");
     let banner = browser.text(".banner").await;
@@ -288,6 +303,11 @@ async fn the_keyboard_reaches_the_skip_link_first_and_every_control_of_the_join_
     assert_eq!(browser.focused().await, "#type-member");
     browser.keys(&[Key::Down]).await;
     assert_eq!(browser.focused().await, "#type-ally");
+    // The notice (a scrollable region) and its checkbox.
+    browser.keys(&[Key::Tab]).await;
+    browser.keys(&[Key::Tab]).await;
+    assert_eq!(browser.focused().await, "#consent_version");
+    browser.keys(&[Key::Space]).await;
     browser.keys(&[Key::Tab]).await;
     assert_eq!(browser.focused().await, "Join Pride Network");
     browser.keys(&[Key::Enter]).await;

@@ -352,7 +352,7 @@ pub async fn archive_page(
     Path(slug): Path<String>,
 ) -> PageResult {
     admin_of(&signed)?;
-    let group = directory::resolve(&state.pool, &signed.user, &slug, false).await?;
+    let group = directory::resolve(&state.pool, &signed.user, &slug).await?;
     let name = directory::detail(&state.pool, &group).await?.name;
     let heading = format!("Archive {name}?");
     Ok(ok(&ConfirmPage {
@@ -374,7 +374,7 @@ pub async fn archive(
     post: Post<Nothing>,
 ) -> PageResult {
     let admin = admin_of(&post.signed)?;
-    let group = directory::resolve(&state.pool, &post.signed.user, &slug, true).await?;
+    let group = directory::resolve(&state.pool, &post.signed.user, &slug).await?;
     let name = directory::detail(&state.pool, &group).await?.name;
     editing::archive(&state.pool, &admin, &group).await?;
     flash(&state, &post.signed, &format!("{name} is archived.")).await?;

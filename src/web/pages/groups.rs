@@ -8,7 +8,8 @@ use serde::Deserialize;
 use crate::error::AppError;
 use crate::events::{self, EventAccess, RsvpStatus, rsvp, store};
 use crate::groups::directory::{self, GroupRef, MembershipSummary};
-use crate::groups::memberships::{self, Joined};
+use crate::groups::memberships::{self, JoinChoice, Joined};
+use crate::groups::notice;
 use crate::groups::{JoinPolicy, MembershipRole, MembershipStatus, MembershipType, Visibility};
 use crate::lifecycle;
 use crate::mentoring::{self, OfferAccess};
@@ -174,6 +175,11 @@ pub struct JoinView {
     visibility: String,
     approval: bool,
     existing: bool,
+    /// The group's privacy notice to accept, with its version; empty text: none.
+    notice: String,
+    notice_version: i32,
+    /// The member accepted an older notice (or none): they are asked again.
+    consent_outdated: bool,
 }
 
 #[derive(Template)]
@@ -217,10 +223,14 @@ fn join_view(
     group: &GroupRef,
     name: &str,
     mine: Option<&MembershipSummary>,
+    notice: &notice::PrivacyNotice,
     kind: Option<String>,
     visibility: Option<String>,
 ) -> JoinView {
     JoinView {
+        notice: notice.text.clone(),
+        notice_version: notice.version,
+        consent_outdated: mine.is_some_and(|m| m.consent_outdated),
         slug: group.slug.clone(),
         group_name: name.to_string(),
         kind: kind
@@ -241,7 +251,7 @@ async fn group_page(
     errors: Errors,
     typed: Option<(Option<String>, Option<String>)>,
 ) -> Result<(GroupPage, GroupRef), crate::web::PageError> {
-    let group = directory::resolve(&state.pool, &signed.user, slug, false).await?;
+    let group = directory::resolve(&state.pool, &signed.user, slug).await?;
     let detail = directory::detail(&state.pool, &group).await?;
     let upcoming = store::list(&state.pool, &group, None, None, &PageRequest::first(20)).await?;
     let offers = mentoring::list_offers(&state.pool, &group, &PageRequest::first(20)).await?;
@@ -289,10 +299,12 @@ async fn group_page(
         })
         .collect();
     let (kind, visibility) = typed.unwrap_or((None, None));
+    let privacy = notice::get(&state.pool, &group).await?;
     let join = join_view(
         &group,
         &detail.name,
         detail.my_membership.as_ref(),
+        &privacy,
         kind,
         visibility,
     );
@@ -347,12 +359,14 @@ async fn join_form(
     errors: Errors,
     typed: (Option<String>, Option<String>),
 ) -> Result<JoinPage, crate::web::PageError> {
-    let group = directory::resolve(&state.pool, &signed.user, slug, false).await?;
+    let group = directory::resolve(&state.pool, &signed.user, slug).await?;
     let detail = directory::detail(&state.pool, &group).await?;
+    let privacy = notice::get(&state.pool, &group).await?;
     let join = join_view(
         &group,
         &detail.name,
         detail.my_membership.as_ref(),
+        &privacy,
         typed.0,
         typed.1,
     );
@@ -382,6 +396,7 @@ pub struct JoinForm {
     #[serde(rename = "type")]
     kind: Option<String>,
     visibility: Option<String>,
+    consent_version: Option<String>,
 }
 
 pub async fn join(
@@ -390,7 +405,7 @@ pub async fn join(
     post: Post<JoinForm>,
 ) -> PageResult {
     let Post { mut signed, form } = post;
-    let group = directory::resolve(&state.pool, &signed.user, &slug, false).await?;
+    let group = directory::resolve(&state.pool, &signed.user, &slug).await?;
     let mut errors = Errors::none();
     let kind = match form.kind.as_deref() {
         Some(raw) => MembershipType::parse_field(raw).ok(),
@@ -410,7 +425,12 @@ pub async fn join(
         );
     }
     if let (Some(kind), Some(visibility), true) = (kind, visibility, errors.is_empty()) {
-        match memberships::join(&state.pool, &group, kind, Some(visibility)).await {
+        let choice = JoinChoice {
+            kind,
+            visibility: Some(visibility),
+            consent_version: form.consent_version.as_deref().and_then(|v| v.parse().ok()),
+        };
+        match memberships::join(&state.pool, &group, choice).await {
             Ok(joined) => {
                 let detail = directory::detail(&state.pool, &group).await?;
                 let message = match joined {
@@ -469,7 +489,7 @@ pub async fn leave_page(
     mut signed: Signed,
     Path(slug): Path<String>,
 ) -> PageResult {
-    let group = directory::resolve(&state.pool, &signed.user, &slug, true).await?;
+    let group = directory::resolve(&state.pool, &signed.user, &slug).await?;
     let detail = directory::detail(&state.pool, &group).await?;
     if detail.my_membership.is_none() {
         return Ok(see_other(&format!("/groups/{}", group.slug)));
@@ -494,7 +514,7 @@ pub async fn leave(
     post: Post<Nothing>,
 ) -> PageResult {
     let signed = post.signed;
-    let group = directory::resolve(&state.pool, &signed.user, &slug, true).await?;
+    let group = directory::resolve(&state.pool, &signed.user, &slug).await?;
     let detail = directory::detail(&state.pool, &group).await?;
     lifecycle::leave(&state.pool, &group).await?;
     crate::auth::web_session::set_flash(

@@ -4,8 +4,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -37,7 +36,7 @@ async fn managed(
     signed: &Signed,
     slug: &str,
 ) -> Result<(GroupRef, String), PageError> {
-    let group = directory::resolve(&state.pool, &signed.user, slug, false).await?;
+    let group = directory::resolve(&state.pool, &signed.user, slug).await?;
     if !group.access.can_manage() {
         return Err(AppError::NotFound.into());
     }
@@ -157,22 +156,7 @@ pub async fn roster_csv(
     Path(slug): Path<String>,
 ) -> PageResult {
     let (group, _) = managed(&state, &signed, &slug).await?;
-    let body = roster::csv(&state.pool, &group).await?;
-    let today = OffsetDateTime::now_utc().date();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!(
-                    "attachment; filename=\"belong-{}-members-{today}.csv\"",
-                    group.slug
-                ),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(crate::reports::roster::members_csv(&state.pool, &group).await?)
 }
 
 /// A member of the group by id, as the roster shows it to the lead.

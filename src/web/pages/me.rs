@@ -119,7 +119,7 @@ pub struct CalendarPage {
 }
 
 pub async fn calendar(State(state): State<AppState>, mut signed: Signed) -> PageResult {
-    let token = calendar::token(&state.pool, signed.user.id).await?;
+    let token = calendar::token(&state.pool, &state.feeds, signed.user.id).await?;
     Ok(ok(&CalendarPage {
         chrome: Chrome::signed(&mut signed, "Calendar feed", Section::Calendar),
         url: format!("{}/ical/{token}", state.settings.server.public_url),
@@ -130,7 +130,7 @@ pub async fn calendar(State(state): State<AppState>, mut signed: Signed) -> Page
 pub struct Nothing {}
 
 pub async fn rotate_calendar(State(state): State<AppState>, post: Post<Nothing>) -> PageResult {
-    calendar::rotate(&state.pool, post.signed.user.id).await?;
+    calendar::rotate(&state.pool, &state.feeds, post.signed.user.id).await?;
     crate::auth::web_session::set_flash(
         &state.pool,
         post.signed.session.id,

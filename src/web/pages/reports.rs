@@ -78,12 +78,14 @@ pub async fn groups_csv(
         time::OffsetDateTime::now_utc(),
     )?;
     let min_cell_size = i64::from(state.settings.reports.min_cell_size);
+    let round_to = i64::from(state.settings.reports.round_to);
     Ok(export::start(
         &state.pool,
         &reader,
         Groups {
             period,
             min_cell_size,
+            round_to,
         },
     )
     .await?)
