@@ -13,7 +13,7 @@ use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -136,8 +136,7 @@ async fn refuse_oversize(State(max_body): State<usize>, request: Request, next: 
     }
 }
 
-/// No route matched: a problem+json 404 for the API's addresses, a SCIM error under
-/// `/scim/v2`, plain text elsewhere.
+/// No route matched: a problem+json 404 for the API's addresses, a page in the layout elsewhere.
 async fn not_found(uri: Uri) -> Response {
     if crate::api::owns(uri.path()) {
         crate::api::not_found().await
