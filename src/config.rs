@@ -139,6 +139,10 @@ pub struct AuthSettings {
     pub max_registrations_per_client: u32,
     /// 0 means one per CPU core.
     pub max_concurrent_hashes: usize,
+    /// A web session ends after this many seconds without a request...
+    pub web_session_idle_secs: u64,
+    /// ...and in any case this many seconds after sign-in.
+    pub web_session_max_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -235,6 +239,11 @@ impl Settings {
         }
         if self.auth.refresh_token_ttl_secs == 0 {
             bail!("BELONG__AUTH__REFRESH_TOKEN_TTL_SECS must be positive");
+        }
+        if self.auth.web_session_idle_secs == 0 || self.auth.web_session_max_secs == 0 {
+            bail!(
+                "BELONG__AUTH__WEB_SESSION_IDLE_SECS and BELONG__AUTH__WEB_SESSION_MAX_SECS must be positive"
+            );
         }
         if self.auth.max_failed_logins == 0 {
             bail!("BELONG__AUTH__MAX_FAILED_LOGINS must be positive");

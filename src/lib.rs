@@ -3,7 +3,7 @@
 //! The modules form layers, and each imports only from the layers below it (`scripts/check-layers.py`
 //! enforces the order; `docs/architecture.md` explains it):
 //! leaves → accounts → auth → domains (groups, events, mentoring, reports) → lifecycle → seed →
-//! state → front doors (api, scim) → startup.
+//! state → front doors (api, scim, web) → startup.
 
 // Leaves: no knowledge of users or groups.
 /// The append-only audit log.
@@ -56,6 +56,8 @@ pub mod state;
 pub mod api;
 /// Provisioning with SCIM 2.0 under `/scim/v2`.
 pub mod scim;
+/// The web pages: sessions, CSRF, templates.
+pub mod web;
 
 /// Building and serving the application.
 pub mod startup;

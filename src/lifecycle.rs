@@ -43,7 +43,7 @@ pub async fn remove_member(pool: &PgPool, group: &GroupRef, target: Uuid) -> Res
     Ok(())
 }
 
-/// Deactivates a user: sign-in and every token stop working at once, and their memberships,
+/// Deactivates a user: sign-in, every token and every web session stop working at once, and their memberships,
 /// future RSVPs (the waitlists move) and open mentoring end in the same transaction.
 #[tracing::instrument(skip_all, fields(target_id = %target_id))]
 pub async fn deactivate(pool: &PgPool, actor: &Admin, target_id: Uuid) -> Result<User, AppError> {
@@ -90,6 +90,7 @@ async fn deactivate_in(
     )
     .execute(&mut **tx)
     .await?;
+    let web_sessions_ended = crate::auth::web_session::end_all(&mut **tx, target_id).await?;
     let memberships_ended =
         memberships::end_all_for_deactivated(tx, actor.user_id(), target_id).await?;
     let rsvps_cancelled = rsvp::withdraw_all_future(tx, target_id).await?;
@@ -104,6 +105,7 @@ async fn deactivate_in(
             "rsvps_cancelled": rsvps_cancelled,
             "mentoring_requests_withdrawn": mentoring.requests_withdrawn,
             "mentoring_offers_closed": mentoring.offers_closed,
+            "web_sessions_ended": web_sessions_ended,
         })),
     )
     .await?;

@@ -13,7 +13,7 @@ use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     let cors = cors_layer(&state.settings.server.cors_origins);
     let router = crate::api::router()
         .merge(crate::scim::router())
+        .merge(crate::web::router(&state))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
@@ -228,14 +229,14 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 }
 
 /// No route matched: a problem+json 404 for the API's addresses, a SCIM error under
-/// `/scim/v2`, plain text elsewhere.
+/// `/scim/v2`, a page in the layout elsewhere.
 async fn not_found(uri: Uri) -> Response {
     if crate::api::owns(uri.path()) {
         crate::api::not_found().await
     } else if crate::scim::owns(uri.path()) {
         crate::scim::not_found().await
     } else {
-        (StatusCode::NOT_FOUND, "Page not found.\n").into_response()
+        crate::web::not_found().await
     }
 }
 

@@ -7,6 +7,7 @@ pub mod client;
 pub mod credentials;
 pub mod throttle;
 pub mod token;
+pub mod web_session;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;

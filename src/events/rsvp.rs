@@ -238,6 +238,42 @@ pub(crate) async fn withdraw_all_future(
     Ok(events.len() as u64)
 }
 
+/// One of the caller's answers to an event not yet over.
+#[derive(Debug)]
+pub struct MyRsvp {
+    pub event_id: Uuid,
+    pub title: String,
+    pub group_slug: String,
+    pub group_name: String,
+    pub starts_at: OffsetDateTime,
+    pub location: Option<String>,
+    pub cancelled: bool,
+    pub status: RsvpStatus,
+    /// Place in line when waitlisted (1 is next).
+    pub waitlist_position: Option<i64>,
+}
+
+/// The caller's RSVPs to events not yet over, soonest first, with their places in line.
+#[tracing::instrument(skip_all)]
+pub async fn mine(pool: &PgPool, user_id: Uuid) -> Result<Vec<MyRsvp>, AppError> {
+    Ok(sqlx::query_as!(
+        MyRsvp,
+        r#"SELECT e.id AS event_id, e.title, g.slug AS group_slug, g.name AS group_name, e.starts_at,
+                  e.location, e.cancelled_at IS NOT NULL AS "cancelled!",
+                  r.status AS "status: RsvpStatus",
+                  CASE WHEN r.status = 'waitlisted' THEN waitlist_position(r.event_id, r.seq) END
+                      AS "waitlist_position?"
+           FROM rsvps r
+           JOIN events e ON e.id = r.event_id
+           JOIN groups g ON g.id = e.group_id AND g.archived_at IS NULL
+           WHERE r.user_id = $1 AND e.ends_at > now()
+           ORDER BY e.starts_at, e.id"#,
+        user_id
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Attendee {
     pub user_id: Uuid,

@@ -78,6 +78,44 @@ async fn fetch_mine(
     .await?)
 }
 
+/// The caller's memberships with their groups' names, for the pages' "my groups".
+#[tracing::instrument(skip_all)]
+pub async fn mine_named(
+    pool: &PgPool,
+    user_id: Uuid,
+) -> Result<Vec<(String, MyMembership)>, AppError> {
+    let rows = sqlx::query!(
+        r#"SELECT g.name, g.slug AS group_slug, m.type AS "kind: MembershipType", m.role AS "role: MembershipRole",
+                  m.status AS "status: MembershipStatus", m.visibility AS "visibility: Visibility", m.joined_at,
+                  m.consent_version,
+                  consent_outdated(g.privacy_notice, g.privacy_notice_version, m.consent_version) AS "consent_outdated!"
+           FROM memberships m JOIN groups g ON g.id = m.group_id
+           WHERE m.user_id = $1 AND g.archived_at IS NULL
+           ORDER BY g.name, g.slug"#,
+        user_id
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.name,
+                MyMembership {
+                    group_slug: r.group_slug,
+                    kind: r.kind,
+                    role: r.role,
+                    status: r.status,
+                    visibility: r.visibility,
+                    joined_at: r.joined_at,
+                    consent_version: r.consent_version,
+                    consent_outdated: r.consent_outdated,
+                },
+            )
+        })
+        .collect())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn record(
     tx: &mut Transaction<'_, Postgres>,

@@ -18,3 +18,4 @@ mod ops;
 mod privacy;
 mod reports;
 mod scim;
+mod web;

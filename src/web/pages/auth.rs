@@ -1,0 +1,272 @@
+//! Sign in, sign out, register, help.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::accounts::registration::Registration;
+use crate::auth::client::ClientAddr;
+use crate::auth::{credentials, web_session};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::form::{Field, Post, PublicForm};
+use crate::web::session::{self, Signed};
+use crate::web::{Chrome, Errors, PageError, PageResult, Section, ok, render, see_other};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    chrome: Chrome,
+    errors: Errors,
+    problem: Option<String>,
+    email: String,
+    registration_open: bool,
+}
+
+pub async fn login_page(State(state): State<AppState>) -> Response {
+    ok(&LoginPage {
+        chrome: Chrome::anonymous("Sign in"),
+        errors: Errors::none(),
+        problem: None,
+        email: String::new(),
+        registration_open: state.settings.registration_open(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    PublicForm(form): PublicForm<LoginForm>,
+) -> PageResult {
+    let mut errors = Errors::none();
+    if form.email.trim().is_empty() {
+        errors.push("email", "Enter your email address");
+    }
+    if form.password.is_empty() {
+        errors.push("password", "Enter your password");
+    }
+    let mut problem = None;
+    let mut status = StatusCode::UNPROCESSABLE_ENTITY;
+    if errors.is_empty() {
+        let password = SecretString::from(form.password);
+        match credentials::check(
+            &state.pool,
+            &state.hasher,
+            &state.settings.auth,
+            client,
+            &form.email,
+            &password,
+        )
+        .await
+        {
+            Ok(user_id) => {
+                let token =
+                    web_session::start(&state.pool, &state.settings.auth, user_id, None).await?;
+                let mut response = see_other("/");
+                response.headers_mut().insert(
+                    header::SET_COOKIE,
+                    session::set_cookie(&state.settings, &token),
+                );
+                return Ok(response);
+            }
+            Err(AppError::BadCredentials) => {
+                status = StatusCode::UNAUTHORIZED;
+                problem = Some(
+                    "The email address or the password is wrong. Check them and try again."
+                        .to_string(),
+                );
+            }
+            Err(AppError::TooManyRequests { retry_after_secs }) => {
+                status = StatusCode::TOO_MANY_REQUESTS;
+                let minutes = retry_after_secs.div_ceil(60).max(1);
+                problem = Some(format!(
+                    "There have been too many failed attempts to sign in with this email address. Wait {minutes} minute{} and try again.",
+                    if minutes == 1 { "" } else { "s" }
+                ));
+            }
+            Err(AppError::Validation(_)) => {
+                errors.push(
+                    "email",
+                    "Enter an email address in the correct format, like name@example.com",
+                );
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    let chrome = if errors.is_empty() && problem.is_some() {
+        Chrome::anonymous("Error: Sign in")
+    } else {
+        Chrome::anonymous("Sign in").with_errors(&errors)
+    };
+    Ok(render(
+        status,
+        &LoginPage {
+            chrome,
+            errors,
+            problem,
+            email: form.email,
+            registration_open: state.settings.registration_open(),
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct Empty {}
+
+pub async fn logout(State(state): State<AppState>, post: Post<Empty>) -> PageResult {
+    web_session::end(&state.pool, post.signed.session.id).await?;
+    let mut response = see_other("/login");
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session::clear_cookie(&state.settings));
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage {
+    chrome: Chrome,
+    errors: Errors,
+    fields: Vec<Field>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct RegisterForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    department: String,
+    #[serde(default)]
+    location: String,
+}
+
+fn register_fields(form: &RegisterForm) -> Vec<Field> {
+    vec![
+        Field::new("display_name", "Name", "text", form.display_name.clone())
+            .hint("The name other employees will see.")
+            .autocomplete("name"),
+        Field::new("email", "Work email address", "email", form.email.clone())
+            .autocomplete("email"),
+        Field::new("password", "Password", "password", "")
+            .hint("12 to 128 characters.")
+            .autocomplete("new-password"),
+        Field::new(
+            "department",
+            "Department (optional)",
+            "text",
+            form.department.clone(),
+        ),
+        Field::new(
+            "location",
+            "Location (optional)",
+            "text",
+            form.location.clone(),
+        ),
+    ]
+}
+
+pub async fn register_page(State(state): State<AppState>) -> PageResult {
+    if !state.settings.registration_open() {
+        return Err(PageError::App(AppError::NotFound));
+    }
+    Ok(ok(&RegisterPage {
+        chrome: Chrome::anonymous("Create an account"),
+        errors: Errors::none(),
+        fields: register_fields(&RegisterForm::default()),
+    }))
+}
+
+fn optional(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+pub async fn register(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    PublicForm(form): PublicForm<RegisterForm>,
+) -> PageResult {
+    if !state.settings.registration_open() {
+        return Err(PageError::App(AppError::NotFound));
+    }
+    let registration = Registration {
+        email: form.email.clone(),
+        password: SecretString::from(form.password.clone()),
+        display_name: form.display_name.clone(),
+        department: optional(&form.department),
+        location: optional(&form.location),
+    };
+    let errors = match credentials::register(
+        &state.pool,
+        &state.hasher,
+        &state.settings,
+        client,
+        registration,
+    )
+    .await
+    {
+        Ok(user) => {
+            // The person just chose this password: they are signed in at once.
+            let token = web_session::start(
+                &state.pool,
+                &state.settings.auth,
+                user.id,
+                Some("Your account is ready. You are signed in."),
+            )
+            .await?;
+            let mut response = see_other("/");
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                session::set_cookie(&state.settings, &token),
+            );
+            return Ok(response);
+        }
+        Err(AppError::Conflict(_)) => {
+            let mut errors = Errors::none();
+            errors.push(
+                "email",
+                "An account with this email address already exists. Sign in instead",
+            );
+            errors
+        }
+        Err(error) => Errors::from_app(error)?,
+    };
+    Ok(render(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &RegisterPage {
+            chrome: Chrome::anonymous("Create an account").with_errors(&errors),
+            fields: register_fields(&form),
+            errors,
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "help.html")]
+pub struct HelpPage {
+    chrome: Chrome,
+}
+
+/// Help is for everyone; a signed-in person keeps their navigation.
+pub async fn help(signed: Result<Signed, PageError>) -> Response {
+    let chrome = match signed {
+        Ok(mut signed) => Chrome::signed(&mut signed, "Who sees what", Section::None),
+        Err(_) => Chrome::anonymous("Who sees what"),
+    };
+    ok(&HelpPage { chrome }).into_response()
+}

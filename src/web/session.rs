@@ -1,0 +1,132 @@
+//! The session cookie and the `Signed` extractor. The cookie is `HttpOnly` and `SameSite=Lax`;
+//! when the service is reached over https it is also `Secure` with the `__Host-` prefix (no
+//! other host or path can set it). Only the pages read it: the JSON API takes bearer tokens
+//! alone, and these pages never look at an `Authorization` header.
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use std::sync::Arc;
+
+use crate::accounts::CurrentUser;
+use crate::accounts::principal;
+use crate::auth::web_session::{self, WebSession};
+use crate::config::Settings;
+use crate::web::PageError;
+
+const PLAIN_NAME: &str = "belong_session";
+const SECURE_NAME: &str = "__Host-belong_session";
+
+fn is_https(settings: &Settings) -> bool {
+    settings.server.public_url.starts_with("https://")
+}
+
+pub fn cookie_name(settings: &Settings) -> &'static str {
+    if is_https(settings) {
+        SECURE_NAME
+    } else {
+        PLAIN_NAME
+    }
+}
+
+/// The `Set-Cookie` value that hands a new session to the browser. A session cookie (no
+/// `Max-Age`): the server ends it on idle, at its absolute expiry, at sign-out.
+pub fn set_cookie(settings: &Settings, token: &SecretString) -> HeaderValue {
+    let secure = if is_https(settings) { "; Secure" } else { "" };
+    let value = format!(
+        "{}={}; Path=/; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(settings),
+        token.expose_secret()
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The `Set-Cookie` value that removes the cookie.
+pub fn clear_cookie(settings: &Settings) -> HeaderValue {
+    let secure = if is_https(settings) { "; Secure" } else { "" };
+    let value = format!(
+        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(settings)
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The session token the browser sent, if any.
+pub fn token_from(headers: &HeaderMap, settings: &Settings) -> Option<SecretString> {
+    let name = cookie_name(settings);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| SecretString::from(v.to_string()))
+}
+
+/// The signed-in person of a page: a live web session and an active account, with roles as
+/// PostgreSQL holds them now. Without one, the page answers with the sign-in page.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub user: CurrentUser,
+    pub session: WebSession,
+}
+
+impl<S> FromRequestParts<S> for Signed
+where
+    S: Send + Sync,
+    PgPool: FromRef<S>,
+    Arc<Settings>: FromRef<S>,
+{
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let settings = Arc::<Settings>::from_ref(state);
+        let pool = PgPool::from_ref(state);
+        let token = token_from(&parts.headers, &settings).ok_or(PageError::SignIn)?;
+        // The one-time banner belongs to the page shown after a redirect, never to a POST.
+        let take_flash = parts.method == Method::GET;
+        let session = web_session::find(&pool, &settings.auth, &token, take_flash)
+            .await?
+            .ok_or(PageError::SignIn)?;
+        let user = principal::load_active(&pool, session.user_id)
+            .await?
+            .ok_or(PageError::SignIn)?;
+        tracing::Span::current().record("user_id", tracing::field::display(user.id));
+        Ok(Signed { user, session })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Environment;
+
+    #[test]
+    fn https_cookies_are_secure_and_host_prefixed() {
+        let mut settings = Settings::defaults_for(Environment::Test).unwrap();
+        let token = SecretString::from("abc");
+        let plain = set_cookie(&settings, &token);
+        assert_eq!(
+            plain.to_str().unwrap(),
+            "belong_session=abc; Path=/; HttpOnly; SameSite=Lax"
+        );
+        settings.server.public_url = "https://belong.example.com".into();
+        let secure = set_cookie(&settings, &token);
+        assert_eq!(
+            secure.to_str().unwrap(),
+            "__Host-belong_session=abc; Path=/; HttpOnly; SameSite=Lax; Secure"
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("other=1; __Host-belong_session=abc"),
+        );
+        assert_eq!(
+            token_from(&headers, &settings).map(|t| t.expose_secret().to_string()),
+            Some("abc".into())
+        );
+    }
+}
