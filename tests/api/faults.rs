@@ -176,7 +176,7 @@ async fn every_answer_carries_the_security_headers() {
         );
         assert_eq!(
             header(&response, "referrer-policy"),
-            "no-referrer",
+            "same-origin",
             "{path}"
         );
         assert_eq!(header(&response, "strict-transport-security"), "", "{path}");
