@@ -117,7 +117,8 @@ pub async fn resolve(
         group,
         audience: row.audience,
     };
-    if !access.can_view() || (row.archived && !access.group.sees_archived()) {
+    access.group.require_not_hidden(row.archived)?;
+    if !access.can_view() {
         return Err(AppError::NotFound);
     }
     Ok(EventRef {

@@ -93,6 +93,17 @@ impl GroupAccess {
         self.is_admin
     }
 
+    /// 404 for anything of an archived group, unless the caller sees archived groups: to
+    /// everyone else an archived group (its events, offers, roster) answers exactly as one
+    /// that never existed.
+    pub fn require_not_hidden(&self, archived: bool) -> Result<(), AppError> {
+        if archived && !self.sees_archived() {
+            Err(AppError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
     /// The caller's standing read again inside the write's transaction, locking what it rests
     /// on (their membership row and admin role, `FOR SHARE`): a leave, removal, demotion or
     /// role revocation either committed before (and is seen here) or waits for the write to

@@ -46,9 +46,7 @@ pub async fn resolve(pool: &PgPool, user: &CurrentUser, slug: &str) -> Result<Gr
     .await?
     .ok_or(AppError::NotFound)?;
     let access = GroupAccess::new(user, row.role, row.status).with_own(row.kind, row.visibility);
-    if row.archived && !access.sees_archived() {
-        return Err(AppError::NotFound);
-    }
+    access.require_not_hidden(row.archived)?;
     Ok(GroupRef {
         id: row.id,
         slug: row.slug,

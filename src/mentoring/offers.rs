@@ -261,9 +261,7 @@ pub(super) async fn resolve_offer_id(
     .await?
     .ok_or(AppError::NotFound)?;
     let group = GroupAccess::new(user, row.role, row.status);
-    if row.archived && !group.sees_archived() {
-        return Err(AppError::NotFound);
-    }
+    group.require_not_hidden(row.archived)?;
     Ok(OfferRef {
         id: row.id,
         closed: row.closed,

@@ -24,12 +24,8 @@ impl Period {
         to: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Self, AppError> {
-        let to_parsed = given(to)
-            .map(|raw| crate::instant::parse_bound("to", raw))
-            .transpose();
-        let from_parsed = given(from)
-            .map(|raw| crate::instant::parse_bound("from", raw))
-            .transpose();
+        let to_parsed = crate::instant::parse_optional("to", to);
+        let from_parsed = crate::instant::parse_optional("from", from);
         // Both fields are checked, so that one answer names every field at fault.
         let (from, to) = match (from_parsed, to_parsed) {
             (Ok(from), Ok(to)) => (from, to),
@@ -38,9 +34,7 @@ impl Period {
         };
         let to = to.unwrap_or(now);
         let from = from.unwrap_or_else(|| twelve_months_before(to));
-        if from > to {
-            return Err(AppError::invalid("from", "must not be after `to`"));
-        }
+        // One rule covers order and length: a `from` after `to` is not 28 days before it.
         if to - from < time::Duration::days(MIN_DAYS) {
             return Err(AppError::invalid(
                 "from",
@@ -51,10 +45,6 @@ impl Period {
         }
         Ok(Self { from, to })
     }
-}
-
-fn given(raw: Option<&str>) -> Option<&str> {
-    raw.map(str::trim).filter(|r| !r.is_empty())
 }
 
 fn merge(a: AppError, b: AppError) -> AppError {

@@ -285,38 +285,9 @@ const LOCATIONS: &[(&str, u32)] = &[
     ("Honolulu", 6),
 ];
 
-const FIRST: &[&str] = &[
-    "Amara", "Bao", "Carmen", "Dmitri", "Esi", "Farid", "Grace", "Hiro", "Imani", "Jonah", "Kai",
-    "Lucia", "Mateo", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tariq", "Uma", "Viktor",
-    "Wen", "Yara", "Zoë", "Aroha", "Bilal", "Chidi", "Daria", "Emeka", "Fatima", "Gael", "Hana",
-    "Ivan", "Jia", "Kalani", "Liam", "Maya", "Noah", "Olivia",
-];
-const LAST: &[&str] = &[
-    "Okafor",
-    "Nguyen",
-    "García",
-    "Petrosyan",
-    "Mensah",
-    "Haddad",
-    "Kim",
-    "Tanaka",
-    "Johnson",
-    "Cohen",
-    "Kahale",
-    "Silva",
-    "Ramírez",
-    "Brown",
-    "Aziz",
-    "Patel",
-    "Walker",
-    "Flores",
-    "Hassan",
-    "Malik",
-    "Smith",
-    "Yazzie",
-    "Novak",
-    "O'Brien",
-];
+/// Names beyond the demo's (`seed::FIRST`, `seed::LAST`), for more distinct people.
+const MORE_FIRST: &[&str] = &["Liam", "Maya", "Noah", "Olivia"];
+const MORE_LAST: &[&str] = &["Smith", "Yazzie", "Novak", "O'Brien"];
 
 /// Each entry repeated as often as its weight, so SQL can pick one with a uniform index.
 fn weighted(entries: &[(&str, u32)]) -> Vec<String> {
@@ -508,8 +479,16 @@ pub async fn load(pool: &PgPool, hasher: &Hasher, size: Size) -> anyhow::Result<
     let hash = hasher.hash(&password).await?;
     let departments = weighted(DEPARTMENTS);
     let locations = weighted(LOCATIONS);
-    let first_names: Vec<String> = FIRST.iter().map(|s| s.to_string()).collect();
-    let last_names: Vec<String> = LAST.iter().map(|s| s.to_string()).collect();
+    let first_names: Vec<String> = super::FIRST
+        .iter()
+        .chain(MORE_FIRST)
+        .map(|s| s.to_string())
+        .collect();
+    let last_names: Vec<String> = super::LAST
+        .iter()
+        .chain(MORE_LAST)
+        .map(|s| s.to_string())
+        .collect();
     let employees = i32::try_from(size.employees).context("--employees")?;
 
     // Employees. `h` gives each attribute its own bits of one hash of the employee's number.
