@@ -203,6 +203,14 @@ impl From<sqlx::Error> for AppError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => Self::Unavailable(error.into()),
+            // Two writes that waited on each other (a deadlock, such as two leads demoting each
+            // other at the same moment) or a serialisation failure: PostgreSQL rolled one back.
+            // Nothing was written; the client may try again.
+            sqlx::Error::Database(ref db)
+                if matches!(db.code().as_deref(), Some("40P01") | Some("40001")) =>
+            {
+                Self::Conflict("a simultaneous change to the same data won; try again".into())
+            }
             other => Self::Internal(other.into()),
         }
     }

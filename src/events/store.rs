@@ -55,13 +55,8 @@ pub async fn create(
     }
     let v = fields.apply(None, OffsetDateTime::now_utc())?;
     let mut tx = pool.begin().await?;
-    crate::accounts::principal::lock_active(&mut tx, group.access.user_id).await?;
     // A lead demoted since the request was checked may no longer create events.
-    group
-        .access
-        .relock(&mut tx, group.id)
-        .await?
-        .require_manage()?;
+    group.access.relock_manager(&mut tx, group.id).await?;
     let id = sqlx::query_scalar!(
         "INSERT INTO events (group_id, title, description, starts_at, ends_at, location, online_url, capacity, audience, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
@@ -116,6 +111,11 @@ pub async fn update(pool: &PgPool, event: &EventRef, fields: EventFields) -> Res
         return Err(AppError::Forbidden);
     }
     let mut tx = pool.begin().await?;
+    event
+        .access
+        .group
+        .relock_manager(&mut tx, event.group_id)
+        .await?;
     let (current, cancelled) = lock_values(&mut tx, event.id).await?;
     if cancelled {
         return Err(AppError::Conflict("this event is cancelled".into()));
@@ -156,13 +156,20 @@ pub async fn cancel(pool: &PgPool, event: &EventRef) -> Result<(), AppError> {
     if !event.access.can_manage() {
         return Err(AppError::Forbidden);
     }
+    let mut tx = pool.begin().await?;
+    event
+        .access
+        .group
+        .relock_manager(&mut tx, event.group_id)
+        .await?;
     sqlx::query!(
         "UPDATE events SET cancelled_at = now(), sequence = sequence + 1, updated_at = now()
          WHERE id = $1 AND cancelled_at IS NULL",
         event.id
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -139,6 +139,20 @@ impl GroupAccess {
             visibility: membership.map(|m| m.visibility),
         })
     }
+
+    /// For a lead's or admin's write, inside its transaction: the caller is still active and
+    /// still manages the group, read under the locks that a deactivation, a demotion, a
+    /// removal or a role revocation must wait for (see [`GroupAccess::relock`]).
+    pub async fn relock_manager(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        group_id: Uuid,
+    ) -> Result<GroupAccess, AppError> {
+        crate::accounts::principal::lock_active(tx, self.user_id).await?;
+        let now = self.relock(tx, group_id).await?;
+        now.require_manage()?;
+        Ok(now)
+    }
 }
 
 #[cfg(test)]

@@ -121,6 +121,7 @@ pub async fn update(pool: &PgPool, group: &GroupRef, fields: GroupFields) -> Res
     }
     let clear_description = fields.description.is_some() && description.is_none();
     let mut tx = pool.begin().await?;
+    group.access.relock_manager(&mut tx, group.id).await?;
     sqlx::query!(
         "UPDATE groups SET
              name = coalesce($2, name),

@@ -402,6 +402,7 @@ pub async fn change_member(
     group.access.require_manage()?;
     let actor = group.access.user_id;
     let mut tx = pool.begin().await?;
+    group.access.relock_manager(&mut tx, group.id).await?;
     let mut row = lock_row(&mut tx, group.id, target)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -485,6 +486,7 @@ pub(crate) async fn remove(
     target: Uuid,
 ) -> Result<(), AppError> {
     group.access.require_manage()?;
+    group.access.relock_manager(tx, group.id).await?;
     let row = delete_row(tx, group.id, target)
         .await?
         .ok_or(AppError::NotFound)?;

@@ -72,6 +72,7 @@ pub async fn put(
         return Err(AppError::Validation(errors));
     }
     let mut tx = pool.begin().await?;
+    group.access.relock_manager(&mut tx, group.id).await?;
     // The row lock orders concurrent edits, and waits for joins that read the old version.
     let notice = sqlx::query_as!(
         PrivacyNotice,

@@ -69,6 +69,20 @@ impl OfferAccess {
     pub fn can_request(&self) -> bool {
         self.group.is_active_member() && self.group.user_id != self.mentor_id
     }
+
+    /// The caller's standing read again under lock inside a write's transaction, with the
+    /// caller still active (see `GroupAccess::relock`).
+    pub async fn relock(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        group_id: Uuid,
+    ) -> Result<OfferAccess, AppError> {
+        crate::accounts::principal::lock_active(tx, self.group.user_id).await?;
+        Ok(OfferAccess {
+            group: self.group.relock(tx, group_id).await?,
+            mentor_id: self.mentor_id,
+        })
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -228,6 +228,7 @@ pub async fn offer(pool: &PgPool, id: Uuid) -> Result<Offer, AppError> {
 #[derive(Debug, Clone)]
 pub struct OfferRef {
     pub id: Uuid,
+    pub group_id: Uuid,
     pub closed: bool,
     pub access: OfferAccess,
 }
@@ -248,7 +249,7 @@ pub(super) async fn resolve_offer_id(
     id: Uuid,
 ) -> Result<OfferRef, AppError> {
     let row = sqlx::query!(
-        r#"SELECT o.id, o.mentor_id, o.closed_at IS NOT NULL AS "closed!", g.archived_at IS NOT NULL AS "archived!",
+        r#"SELECT o.id, o.group_id, o.mentor_id, o.closed_at IS NOT NULL AS "closed!", g.archived_at IS NOT NULL AS "archived!",
                   m.role AS "role?: MembershipRole", m.status AS "status?: MembershipStatus"
            FROM mentoring_offers o
            JOIN groups g ON g.id = o.group_id
@@ -264,6 +265,7 @@ pub(super) async fn resolve_offer_id(
     group.require_not_hidden(row.archived)?;
     Ok(OfferRef {
         id: row.id,
+        group_id: row.group_id,
         closed: row.closed,
         access: OfferAccess {
             group,
@@ -277,11 +279,22 @@ pub async fn close_offer(pool: &PgPool, offer: &OfferRef) -> Result<(), AppError
     if !offer.access.can_manage() {
         return Err(AppError::Forbidden);
     }
+    let mut tx = pool.begin().await?;
+    // The mentor may have left, or the lead been demoted, since the request was checked.
+    if !offer
+        .access
+        .relock(&mut tx, offer.group_id)
+        .await?
+        .can_manage()
+    {
+        return Err(AppError::Forbidden);
+    }
     sqlx::query!(
         "UPDATE mentoring_offers SET closed_at = now() WHERE id = $1 AND closed_at IS NULL",
         offer.id
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -101,7 +101,6 @@ pub async fn request(
         return Err(AppError::Validation(errors));
     }
     let mut tx = pool.begin().await?;
-    crate::accounts::principal::lock_active(&mut tx, offer.access.group.user_id).await?;
     // The offer may have closed, and the caller's membership ended, since they were checked:
     // both are read again under locks that closing and leaving must wait for.
     let locked = sqlx::query!(
@@ -112,11 +111,12 @@ pub async fn request(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(AppError::NotFound)?;
-    let now = super::OfferAccess {
-        group: offer.access.group.relock(&mut tx, locked.group_id).await?,
-        mentor_id: offer.access.mentor_id,
-    };
-    if !now.can_request() {
+    if !offer
+        .access
+        .relock(&mut tx, locked.group_id)
+        .await?
+        .can_request()
+    {
         return Err(AppError::Forbidden);
     }
     if locked.closed {
@@ -204,6 +204,16 @@ pub async fn decide(
     // and under the request's own row lock, which a deactivation (withdrawing the request
     // without the offer's lock) also takes: otherwise an acceptance could overwrite it.
     let mut tx = pool.begin().await?;
+    // A mentor who left, or a lead demoted, since the request was checked decides nothing.
+    if to != RequestStatus::Withdrawn
+        && !offer
+            .access
+            .relock(&mut tx, offer.group_id)
+            .await?
+            .can_decide(found.mentee_id)
+    {
+        return Err(AppError::Forbidden);
+    }
     let locked = sqlx::query!(
         r#"SELECT o.slots, o.closed_at IS NOT NULL AS "closed!" FROM mentoring_offers o WHERE o.id = $1 FOR NO KEY UPDATE"#,
         found.offer_id

@@ -1145,3 +1145,233 @@ async fn sigterm_under_load_drains_and_exits_zero() {
         "new requests must be refused after the shutdown"
     );
 }
+
+/// A state digest of what the lead writes below touch: group texts, events, offers, requests
+/// and the memberships of `people`.
+async fn lead_writes_digest(pool: &PgPool, people: &[uuid::Uuid]) -> String {
+    sqlx::query_scalar(
+        "SELECT concat_ws('|',
+             (SELECT string_agg(slug || tagline || privacy_notice_version, ',' ORDER BY slug) FROM groups),
+             (SELECT string_agg(title || coalesce(cancelled_at::text, '-'), ',' ORDER BY id) FROM events),
+             (SELECT string_agg(coalesce(closed_at::text, '-'), ',' ORDER BY id) FROM mentoring_offers),
+             (SELECT string_agg(status::text, ',' ORDER BY id) FROM mentoring_requests),
+             (SELECT string_agg(user_id || status::text || role::text, ',' ORDER BY user_id)
+                FROM memberships WHERE user_id = ANY($1)))",
+    )
+    .bind(people)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// Every write a lead makes for their group re-checks their standing under the write's lock:
+/// a lead whose request passed the check and was then held up while an admin demoted them is
+/// refused with 403, and nothing is written. (Event creation is the test above.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_lead_write_re_checks_a_demotion_under_its_lock() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let cases = [
+        "approve",
+        "promote",
+        "remove",
+        "edit the page",
+        "edit the notice",
+        "edit an event",
+        "cancel an event",
+        "close an offer",
+        "accept a request",
+    ];
+    for (i, case) in cases.into_iter().enumerate() {
+        let slug = format!("group-{i}");
+        let policy = if case == "approve" {
+            "approval"
+        } else {
+            "open"
+        };
+        app.create_group(&admin, &slug, &format!("Group {i}"), policy)
+            .await;
+        let lead = app.user(&format!("Lead {i}")).await;
+        app.make_lead(&admin, &lead, &slug).await;
+        let other = app.user(&format!("Other {i}")).await;
+        app.join(&other, &slug, "member", Some("public")).await;
+        let third = app.user(&format!("Third {i}")).await;
+        let event = |app_token: String| {
+            let slug = slug.clone();
+            let app = &app;
+            async move {
+                let (status, event) = app
+                    .post(
+                        &format!("/api/v1/groups/{slug}/events"),
+                        Some(&app_token),
+                        json!({"title": "Planned", "starts_at": soon(24), "ends_at": soon(26),
+                               "audience": "everyone"}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::CREATED, "{event}");
+                event["id"].as_str().unwrap().to_string()
+            }
+        };
+        // An offer whose mentor is `other`, so that the demoted lead is not its mentor.
+        let offer = || {
+            let slug = slug.clone();
+            let (app, lead, other) = (&app, &lead, &other);
+            async move {
+                let (status, offer) = app
+                    .post(
+                        &format!("/api/v1/groups/{slug}/mentoring-offers"),
+                        Some(&lead.token),
+                        json!({"title": "Careers", "slots": 2, "mentor_id": other.id}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::CREATED, "{offer}");
+                offer["id"].as_str().unwrap().to_string()
+            }
+        };
+        let (method, path, body) = match case {
+            "approve" => (
+                Method::PATCH,
+                format!("/api/v1/groups/{slug}/members/{}", other.id),
+                Some(json!({"status": "active"})),
+            ),
+            "promote" => (
+                Method::PATCH,
+                format!("/api/v1/groups/{slug}/members/{}", other.id),
+                Some(json!({"role": "lead"})),
+            ),
+            "remove" => (
+                Method::DELETE,
+                format!("/api/v1/groups/{slug}/members/{}", other.id),
+                None,
+            ),
+            "edit the page" => (
+                Method::PATCH,
+                format!("/api/v1/groups/{slug}"),
+                Some(json!({"tagline": "Changed"})),
+            ),
+            "edit the notice" => (
+                Method::PUT,
+                format!("/api/v1/groups/{slug}/privacy-notice"),
+                Some(json!({"text": "Who sees what, changed."})),
+            ),
+            "edit an event" => (
+                Method::PATCH,
+                format!("/api/v1/events/{}", event(lead.token.clone()).await),
+                Some(json!({"title": "Changed"})),
+            ),
+            "cancel an event" => (
+                Method::POST,
+                format!("/api/v1/events/{}/cancel", event(lead.token.clone()).await),
+                Some(json!({})),
+            ),
+            "close an offer" => (
+                Method::POST,
+                format!("/api/v1/mentoring-offers/{}/close", offer().await),
+                Some(json!({})),
+            ),
+            "accept a request" => {
+                let offer_id = offer().await;
+                app.join(&third, &slug, "member", None).await;
+                let (status, request) = app
+                    .post(
+                        &format!("/api/v1/mentoring-offers/{offer_id}/requests"),
+                        Some(&third.token),
+                        json!({"message": "Hello"}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::CREATED, "{request}");
+                (
+                    Method::PATCH,
+                    format!(
+                        "/api/v1/mentoring-requests/{}",
+                        request["id"].as_str().unwrap()
+                    ),
+                    Some(json!({"status": "accepted"})),
+                )
+            }
+            other => unreachable!("{other}"),
+        };
+        let people = [other.id, third.id];
+        let before = lead_writes_digest(&app.pool, &people).await;
+
+        let mut hold = app.pool.begin().await.unwrap();
+        sqlx::query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(lead.id)
+            .execute(&mut *hold)
+            .await
+            .unwrap();
+        let write = {
+            let client = app.client.clone();
+            let url = format!("{}{path}", app.base);
+            let token = lead.token.clone();
+            tokio::spawn(async move {
+                let mut request = client.request(method, url).bearer_auth(token);
+                if let Some(body) = body {
+                    request = request.json(&body);
+                }
+                request.send().await
+            })
+        };
+        wait_until_blocked(&app.pool).await;
+        app.change_member(&admin, &slug, &lead, json!({"role": "member"}))
+            .await;
+        hold.rollback().await.unwrap();
+        let answered = write.await.unwrap().unwrap();
+        assert_eq!(answered.status(), StatusCode::FORBIDDEN, "{case}");
+        assert_eq!(
+            lead_writes_digest(&app.pool, &people).await,
+            before,
+            "{case}: a demoted lead's write changed something"
+        );
+    }
+}
+
+/// Two co-leads demoting each other at the same moment: each write locks its author's
+/// standing and then the other's membership, so they may deadlock; PostgreSQL then rolls one
+/// back, which is a 409 to try again (never a 500), and exactly one of them steps down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_leads_demoting_each_other_at_once_leave_one_lead() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    for round in 0..8 {
+        let slug = format!("group-{round}");
+        app.create_group(&admin, &slug, &format!("Group {round}"), "open")
+            .await;
+        let a = app.user(&format!("Ana {round}")).await;
+        let b = app.user(&format!("Ben {round}")).await;
+        app.make_lead(&admin, &a, &slug).await;
+        app.make_lead(&admin, &b, &slug).await;
+        let demote = |actor: &crate::helpers::TestUser, target: &crate::helpers::TestUser| {
+            let client = app.client.clone();
+            let url = format!("{}/api/v1/groups/{slug}/members/{}", app.base, target.id);
+            let token = actor.token.clone();
+            async move {
+                client
+                    .patch(url)
+                    .bearer_auth(token)
+                    .json(&json!({"role": "member"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        let mut statuses = crate::helpers::all_at_once(vec![demote(&a, &b), demote(&b, &a)]).await;
+        statuses.sort();
+        assert_eq!(statuses[0], StatusCode::OK, "{statuses:?}");
+        assert!(
+            matches!(statuses[1], StatusCode::CONFLICT | StatusCode::FORBIDDEN),
+            "{statuses:?}"
+        );
+        let leads: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM memberships m JOIN groups g ON g.id = m.group_id
+             WHERE g.slug = $1 AND m.role = 'lead'",
+        )
+        .bind(&slug)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(leads, 1);
+    }
+}
