@@ -101,24 +101,25 @@ pub async fn request(
         return Err(AppError::Validation(errors));
     }
     let mut tx = pool.begin().await?;
-    // The offer may have closed, and the caller's membership ended, since they were checked:
-    // both are read again under locks that closing and leaving must wait for.
+    // The caller's membership may have ended, and the offer closed, since they were checked:
+    // both are read again under locks that leaving and closing must wait for (the caller's
+    // standing first, as every write takes it before what it writes).
+    if !offer
+        .access
+        .relock(&mut tx, offer.group_id)
+        .await?
+        .can_request()
+    {
+        return Err(AppError::Forbidden);
+    }
     let locked = sqlx::query!(
-        r#"SELECT group_id, closed_at IS NOT NULL AS "closed!" FROM mentoring_offers
+        r#"SELECT closed_at IS NOT NULL AS "closed!" FROM mentoring_offers
            WHERE id = $1 FOR SHARE"#,
         offer.id
     )
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(AppError::NotFound)?;
-    if !offer
-        .access
-        .relock(&mut tx, locked.group_id)
-        .await?
-        .can_request()
-    {
-        return Err(AppError::Forbidden);
-    }
     if locked.closed {
         return Err(AppError::Conflict("this offer is closed".into()));
     }
