@@ -1,6 +1,7 @@
 //! Integration tests: the real application on a random port, a fresh database per test, HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access_matrix;
 mod admin;
 mod auth;
 mod cli;
