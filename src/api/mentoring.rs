@@ -108,7 +108,7 @@ async fn list_requests(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Decision {
-    /// `accepted` or `declined` (mentor, lead, admin); `withdrawn` (the mentee).
+    /// `accepted` or `declined` (the mentor, a lead of the group); `withdrawn` (the mentee).
     status: Option<String>,
 }
 

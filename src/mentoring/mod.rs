@@ -53,16 +53,22 @@ pub struct OfferAccess {
 }
 
 impl OfferAccess {
-    /// Close the offer, read its requests, accept or decline them.
-    pub fn can_manage(&self) -> bool {
-        (self.group.user_id == self.mentor_id && self.group.is_active_member())
-            || self.group.can_manage()
+    /// The offer's mentor, while an active member of its group.
+    fn is_mentor(&self) -> bool {
+        self.group.user_id == self.mentor_id && self.group.is_active_member()
     }
 
-    /// Accept or decline a request: a manager, but never for their own request (a lead who
-    /// asked for a colleague's mentoring does not get to accept themselves).
+    /// Close the offer and read its requests: the mentor, the group's leads, admins.
+    pub fn can_manage(&self) -> bool {
+        self.is_mentor() || self.group.can_manage()
+    }
+
+    /// Accept or decline a request: the mentor or a lead of the group, and never for their
+    /// own request (a lead who asked for a colleague's mentoring does not get to accept
+    /// themselves). Not an admin as such: who is mentored is the mentor's and the group's
+    /// call; an admin may close the offer.
     pub fn can_decide(&self, mentee_id: Uuid) -> bool {
-        self.can_manage() && self.group.user_id != mentee_id
+        (self.is_mentor() || self.group.is_lead()) && self.group.user_id != mentee_id
     }
 
     /// Ask for mentoring: an active member or ally of the group who is not the mentor.
@@ -246,6 +252,10 @@ mod tests {
             lead.can_decide(Uuid::new_v4()) && !lead.can_decide(me),
             "not their own request"
         );
+        assert!(the_mentor.can_decide(me));
+        let mut admin = access(me, mentor, None, None);
+        admin.group.is_admin = true;
+        assert!(admin.can_manage() && !admin.can_decide(Uuid::new_v4()));
     }
 
     #[test]

@@ -169,9 +169,10 @@ pub async fn list_requests(
     Ok(Page::from_rows(requests, limit, |r| r.id))
 }
 
-/// Accepts, declines (mentor, lead, admin) or withdraws (the mentee) a request. Accepting
-/// beyond the slots is 409; decisions only move forward (409 otherwise). People who are
-/// neither get 404: a request says who asked for help, which is nobody else's business.
+/// Accepts, declines (the mentor, a lead) or withdraws (the mentee) a request. Accepting
+/// beyond the slots is 409; decisions only move forward (409 otherwise). An admin, who may
+/// read the offer's requests, gets 403; anyone else who is neither gets 404: a request says
+/// who asked for help, which is nobody else's business.
 #[tracing::instrument(skip_all)]
 pub async fn decide(
     pool: &PgPool,

@@ -753,7 +753,8 @@ pub struct RequestLine {
     name: String,
     message: String,
     status: &'static str,
-    pending: bool,
+    /// Pending, and the viewer may accept or decline it.
+    decidable: bool,
 }
 
 pub struct OfferLine {
@@ -799,7 +800,8 @@ pub async fn mentoring(
                     id: r.id,
                     name: r.mentee.display_name,
                     message: r.message,
-                    pending: r.status == RequestStatus::Pending,
+                    decidable: r.status == RequestStatus::Pending
+                        && offer_ref.access.can_decide(r.mentee.id),
                     status: match r.status {
                         RequestStatus::Pending => "waiting for an answer",
                         RequestStatus::Accepted => "accepted",
