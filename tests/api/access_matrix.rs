@@ -90,13 +90,9 @@ const fn fresh(
     case: &'static str,
     expect: &'static str,
 ) -> Row {
-    Row {
-        method,
-        path,
-        case,
-        fresh: true,
-        expect,
-    }
+    let mut row = row(method, path, case, expect);
+    row.fresh = true;
+    row
 }
 
 /// The case of a row on the archived group (or its event, or its offer) of the shared scene,
