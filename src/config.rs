@@ -143,6 +143,9 @@ pub struct AuthSettings {
     pub web_session_idle_secs: u64,
     /// ...and in any case this many seconds after sign-in.
     pub web_session_max_secs: u64,
+    /// How long a principal read from the database is served from memory at most, should a
+    /// change's notice be lost unnoticed; 0 turns the cache off.
+    pub principal_cache_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::accounts::provisioning::{self, Profile, Provisioned};
 use crate::accounts::{self, Actor, Admin, ProvisioningClient, User};
 use crate::audit::{self, Action};
+use crate::db::notices;
 use crate::error::AppError;
 use crate::events::rsvp;
 use crate::groups::directory::GroupRef;
@@ -57,6 +58,10 @@ pub async fn deactivate(pool: &PgPool, actor: &Admin, target_id: Uuid) -> Result
         .await?
         .ok_or(AppError::NotFound)?;
     tx.commit().await?;
+    if before.active {
+        // Every instance refuses the person's tokens from the next request on.
+        notices::settle(pool).await;
+    }
     Ok(after)
 }
 
@@ -171,6 +176,9 @@ pub async fn provision_update(
         .await?
         .ok_or(AppError::NotFound)?;
     tx.commit().await?;
+    if (before.active, before.display_name.as_str()) != (after.active, after.display_name.as_str()) {
+        notices::settle(pool).await;
+    }
     Ok(after)
 }
 
@@ -201,5 +209,6 @@ pub async fn deprovision(
     )
     .await?;
     tx.commit().await?;
+    notices::settle(pool).await;
     Ok(())
 }

@@ -34,12 +34,29 @@ struct PoolLabels {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LookupLabels {
+    outcome: &'static str,
+}
+
+/// How a request's principal was found: in the cache, read after a miss, or read because the
+/// cache could not be trusted (its listener was down, or it is turned off).
+#[derive(Debug, Clone, Copy)]
+pub enum Lookup {
+    Hit,
+    Miss,
+    Bypass,
+}
+
 struct Inner {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RequestLabels, Histogram>,
     pool: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
+    lookups: [Counter; 3],
+    listener_up: Gauge,
+    listener_sessions: Counter,
 }
 
 #[derive(Clone)]
@@ -55,6 +72,11 @@ impl Default for Metrics {
             Family::<RequestLabels, Histogram>::new_with_constructor(|| Histogram::new(BUCKETS));
         let pool = Family::<PoolLabels, Gauge>::default();
         let pool_max = Gauge::default();
+        let lookup_family = Family::<LookupLabels, Counter>::default();
+        let lookups = ["hit", "miss", "bypass"]
+            .map(|outcome| lookup_family.get_or_create(&LookupLabels { outcome }).clone());
+        let listener_up = Gauge::default();
+        let listener_sessions = Counter::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -71,6 +93,21 @@ impl Default for Metrics {
             "The pool's upper bound",
             pool_max.clone(),
         );
+        registry.register(
+            "principal_lookups",
+            "Principals of requests, by where they were found",
+            lookup_family,
+        );
+        registry.register(
+            "notice_listener_up",
+            "Whether this instance listens for changes made through others (1) or not (0)",
+            listener_up.clone(),
+        );
+        registry.register(
+            "notice_listener_connections",
+            "Connections the notice listener made",
+            listener_sessions.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -78,6 +115,9 @@ impl Default for Metrics {
                 durations,
                 pool,
                 pool_max,
+                lookups,
+                listener_up,
+                listener_sessions,
             }),
         }
     }
@@ -92,6 +132,18 @@ impl Metrics {
         };
         self.inner.requests.get_or_create(&labels).inc();
         self.inner.durations.get_or_create(&labels).observe(seconds);
+    }
+
+    pub fn principal_lookup(&self, outcome: Lookup) {
+        self.inner.lookups[outcome as usize].inc();
+    }
+
+    /// The notice listener started (`true`: once more) or stopped listening.
+    pub fn notice_listener(&self, up: bool) {
+        self.inner.listener_up.set(i64::from(up));
+        if up {
+            self.inner.listener_sessions.inc();
+        }
     }
 
     /// The exposition text, with the pool's gauges read now.

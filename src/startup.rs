@@ -26,6 +26,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::principals::{self, Principals};
+use crate::db::notices;
 use crate::error::{PROBLEM_JSON, Problem, problem_response};
 pub use crate::state::AppState;
 
@@ -259,6 +261,9 @@ pub struct Application {
     connections: ConnectionLimits,
     /// `/metrics` on `server.metrics_bind`, when set.
     metrics: Option<(TcpListener, Router)>,
+    /// What the notice listener needs: the pool to connect like, and what it keeps current.
+    pool: sqlx::PgPool,
+    principals: Principals,
 }
 
 /// What one connection may take: the time to send a request's head, the head's size, and how
@@ -307,6 +312,8 @@ impl Application {
             listener,
             grace: Duration::from_secs(state.settings.server.shutdown_grace_secs),
             connections,
+            pool: state.pool.clone(),
+            principals: state.principals.clone(),
             router: router(state),
             metrics,
         })
@@ -337,6 +344,12 @@ impl Application {
         let limits = self.connections;
         let permits = Arc::new(Semaphore::new(limits.max_connections as usize));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        // Until it listens, the principals' cache is bypassed; it stops with the server.
+        let notices = tokio::spawn({
+            let (pool, principals) = (self.pool.clone(), self.principals.clone());
+            async move { notices::listen(&pool, principals::CHANNEL, Arc::new(principals)).await }
+        });
+        let notices = notices.abort_handle();
         if let Some((listener, router)) = self.metrics {
             let mut stopping = stop_rx.clone();
             let addr = listener.local_addr().ok();
@@ -407,13 +420,13 @@ impl Application {
         drop(self.listener);
         tracing::info!("shutting down: finishing requests in flight");
         let _ = stop_tx.send(true);
-        match tokio::time::timeout(self.grace, permits.acquire_many(limits.max_connections)).await {
-            Ok(_) => Ok(()),
-            Err(_) => {
-                tracing::warn!("requests still running after the grace period; stopping anyway");
-                Ok(())
-            }
+        let drained =
+            tokio::time::timeout(self.grace, permits.acquire_many(limits.max_connections)).await;
+        notices.abort();
+        if drained.is_err() {
+            tracing::warn!("requests still running after the grace period; stopping anyway");
         }
+        Ok(())
     }
 }
 

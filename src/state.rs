@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use sqlx::PgPool;
 
 use crate::accounts::password::Hasher;
+use crate::auth::principals::Principals;
 use crate::auth::token::AccessTokens;
 use crate::config::Settings;
 use crate::events::calendar::FeedKey;
@@ -18,6 +19,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
     pub tokens: AccessTokens,
+    pub principals: Principals,
     pub feeds: FeedKey,
     pub hasher: Hasher,
     pub metrics: Metrics,
@@ -26,11 +28,16 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let metrics = Metrics::default();
         Ok(Self {
             tokens: AccessTokens::new(&settings.auth),
+            principals: Principals::new(
+                std::time::Duration::from_secs(settings.auth.principal_cache_ttl_secs),
+                metrics.clone(),
+            ),
             feeds: FeedKey::new(settings.auth.jwt_secret.as_ref()),
             hasher: Hasher::new(settings.max_concurrent_hashes())?,
-            metrics: Metrics::default(),
+            metrics,
             exports: Exports::new(
                 settings.reports.max_concurrent_exports,
                 std::time::Duration::from_secs(settings.reports.export_stall_secs),

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::{self, Action, AuditEntry};
+use crate::db::notices;
 use crate::error::AppError;
 use crate::paging::{Page, PageRequest};
 
@@ -259,6 +260,10 @@ pub async fn set_roles(
         .await?;
     }
     tx.commit().await?;
+    if after.roles != before.roles {
+        // Every instance serves the new roles from the next request on.
+        notices::settle(pool).await;
+    }
     Ok(after)
 }
 
@@ -308,6 +313,7 @@ pub async fn bootstrap_admin(
     )
     .await?;
     tx.commit().await?;
+    notices::settle(pool).await;
     Ok(id)
 }
 

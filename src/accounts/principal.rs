@@ -1,5 +1,6 @@
-//! The principal: the active user a request acts for, with their global roles read from
-//! PostgreSQL, and the proofs of role that admin-only and report-only functions demand.
+//! The principal: the active user a request acts for, with their global roles (read by
+//! `auth::principals`), and the proofs of role that admin-only and report-only functions
+//! demand.
 //!
 //! `Admin` and `ReportReader` have private fields and are made only here, from a principal
 //! that holds the role, so a function that takes one cannot be called without the check.
@@ -50,8 +51,8 @@ impl HeldRoles {
     }
 }
 
-/// The signed-in, active user behind a request, with their roles as PostgreSQL holds them
-/// now, so a deactivation or a revoked role takes effect at the next request.
+/// The signed-in, active user behind a request, with their roles as PostgreSQL holds them:
+/// a deactivation or a revoked role takes effect at the next request, on every instance.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub id: Uuid,
@@ -111,29 +112,8 @@ impl CurrentUser {
     }
 }
 
-/// The active user with this id, or `None` (unknown or deactivated).
-#[tracing::instrument(skip_all)]
-pub async fn load_active(
-    pool: &sqlx::PgPool,
-    user_id: Uuid,
-) -> Result<Option<CurrentUser>, AppError> {
-    let row = sqlx::query!(
-        r#"SELECT id AS "id!", display_name AS "display_name!", is_hr AS "is_hr!", is_admin AS "is_admin!"
-           FROM user_profiles WHERE id = $1 AND active"#,
-        user_id
-    )
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| CurrentUser {
-        id: r.id,
-        display_name: r.display_name,
-        is_hr: r.is_hr,
-        is_admin: r.is_admin,
-    }))
-}
-
 /// Inside a write transaction: takes a share lock on the user's row and checks they are still
-/// active. A concurrent deactivation (which updates that row) then either waits for this
+/// active (always from the database, never from the principals' cache). A concurrent deactivation (which updates that row) then either waits for this
 /// transaction, and ends what it wrote, or has already committed, and this answers 401.
 pub async fn lock_active(
     tx: &mut Transaction<'_, Postgres>,

@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::accounts::email::Email;
 use crate::audit::{self, Action};
+use crate::db::notices;
 use crate::error::{AppError, FieldError};
 use crate::text;
 
@@ -373,6 +374,8 @@ pub async fn create(
         .await?
         .ok_or(AppError::NotFound)?;
     tx.commit().await?;
+    // An account taken up again may have been served as deactivated a moment ago.
+    notices::settle(pool).await;
     Ok(created)
 }
 

@@ -1,5 +1,6 @@
 //! Bearer sessions of the JSON API: a token pair for a checked sign-in, refresh with rotation
-//! and reuse detection, sign out.
+//! and reuse detection, sign out. A session is a refresh-token family; its access tokens carry
+//! the family's id (`sid`) and are refused, on every instance, once the family is revoked.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -11,6 +12,7 @@ use uuid::Uuid;
 use crate::audit::{self, Action};
 use crate::auth::token::{AccessTokens, new_refresh_token, refresh_digest};
 use crate::config::Settings;
+use crate::db::notices;
 use crate::error::AppError;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,7 +45,7 @@ async fn issue_pair<'e>(
     .execute(executor)
     .await?;
     Ok(TokenPair {
-        access_token: tokens.issue(user_id)?,
+        access_token: tokens.issue(user_id, family_id)?,
         token_type: "Bearer",
         expires_in: tokens.ttl_secs(),
         refresh_token: refresh.expose_secret().to_string(),
@@ -126,22 +128,31 @@ pub async fn refresh(
                 .await?;
             }
             tx.commit().await?;
+            if !reused.is_empty() {
+                // The family's access tokens stop working everywhere before this answer.
+                notices::settle(pool).await;
+            }
             Err(AppError::BadRefreshToken)
         }
     }
 }
 
-/// Ends the session the refresh token belongs to (its whole family).
+/// Ends the session the refresh token belongs to (its whole family): its refresh tokens and
+/// its access tokens stop working on every instance before this returns.
 #[tracing::instrument(skip_all)]
 pub async fn logout(pool: &PgPool, refresh_token: &SecretString) -> Result<(), AppError> {
     let digest = refresh_digest(refresh_token.expose_secret());
-    sqlx::query!(
+    let revoked = sqlx::query!(
         "UPDATE refresh_tokens SET revoked_at = now()
          WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
            AND revoked_at IS NULL",
         digest
     )
     .execute(pool)
-    .await?;
+    .await?
+    .rows_affected();
+    if revoked > 0 {
+        notices::settle(pool).await;
+    }
     Ok(())
 }

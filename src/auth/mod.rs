@@ -1,10 +1,11 @@
-//! Who is signed in: the credentials check, bearer tokens, throttling, and the `CurrentUser`
-//! extractor. The extractor needs only the pool and the token keys (`FromRef`), not the
-//! application's state type.
+//! Who is signed in: the credentials check, bearer tokens, throttling, the principals of
+//! recent requests, and the `CurrentUser` extractor. The extractor needs only the pool, the
+//! token keys and the principals (`FromRef`), not the application's state type.
 
 pub mod bearer;
 pub mod client;
 pub mod credentials;
+pub mod principals;
 pub mod throttle;
 pub mod token;
 pub mod web_session;
@@ -14,7 +15,8 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use sqlx::PgPool;
 
-use crate::accounts::principal::{self, CurrentUser};
+use crate::accounts::principal::CurrentUser;
+use crate::auth::principals::Principals;
 use crate::auth::token::AccessTokens;
 use crate::error::AppError;
 
@@ -27,21 +29,29 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The bearer token's user, active now, with roles read from PostgreSQL on every request.
+/// The bearer token's user, active now, in a live session, with their roles as PostgreSQL
+/// holds them (through the principals' cache, which every change reaches before it is
+/// answered).
 impl<S> FromRequestParts<S> for CurrentUser
 where
     S: Send + Sync,
     PgPool: FromRef<S>,
     AccessTokens: FromRef<S>,
+    Principals: FromRef<S>,
 {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts).ok_or(AppError::Unauthorized)?;
-        let user_id = AccessTokens::from_ref(state)
+        let verified = AccessTokens::from_ref(state)
             .verify(token)
             .ok_or(AppError::Unauthorized)?;
-        let user = principal::load_active(&PgPool::from_ref(state), user_id)
+        let user = Principals::from_ref(state)
+            .load(
+                &PgPool::from_ref(state),
+                verified.user_id,
+                Some(verified.session_id),
+            )
             .await?
             .ok_or(AppError::Unauthorized)?;
         tracing::Span::current().record("user_id", tracing::field::display(user.id));

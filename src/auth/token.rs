@@ -1,5 +1,6 @@
-//! Access tokens: HS256 JWTs with `iss`, `aud`, `exp` and `sub` checked. Refresh tokens:
-//! opaque random strings, stored only as SHA-256 digests.
+//! Access tokens: HS256 JWTs with `iss`, `aud`, `exp`, `sub` and `sid` (the session: the
+//! refresh-token family it was issued with) checked. Refresh tokens: opaque random strings,
+//! stored only as SHA-256 digests.
 
 use std::sync::Arc;
 
@@ -16,10 +17,19 @@ use crate::config::AuthSettings;
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: Uuid,
+    /// The refresh-token family: a signed-out or revoked family's access tokens are refused.
+    sid: Uuid,
     iss: String,
     aud: String,
     iat: i64,
     exp: i64,
+}
+
+/// What a valid access token says: whose it is, and of which session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
 }
 
 /// Signs and checks access tokens.
@@ -59,6 +69,7 @@ impl AccessTokens {
         validation.algorithms = vec![Algorithm::HS256];
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
+        // `sid` is required too: `Claims` does not decode without it.
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         validation.leeway = 5;
         validation.validate_exp = true;
@@ -78,10 +89,12 @@ impl AccessTokens {
         self.inner.ttl_secs
     }
 
-    pub fn issue(&self, user_id: Uuid) -> anyhow::Result<String> {
+    /// An access token for `user_id` in the session `session_id` (a refresh-token family).
+    pub fn issue(&self, user_id: Uuid, session_id: Uuid) -> anyhow::Result<String> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: user_id,
+            sid: session_id,
             iss: self.inner.issuer.clone(),
             aud: self.inner.audience.clone(),
             iat: now,
@@ -94,12 +107,15 @@ impl AccessTokens {
         )?)
     }
 
-    /// The user id of a valid token; `None` for anything else (expired, tampered, other key,
-    /// other algorithm, other audience or issuer).
-    pub fn verify(&self, token: &str) -> Option<Uuid> {
+    /// The user and session of a valid token; `None` for anything else (expired, tampered,
+    /// other key, other algorithm, other audience or issuer, no session).
+    pub fn verify(&self, token: &str) -> Option<Verified> {
         jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
             .ok()
-            .map(|data| data.claims.sub)
+            .map(|data| Verified {
+                user_id: data.claims.sub,
+                session_id: data.claims.sid,
+            })
     }
 }
 
@@ -133,9 +149,15 @@ mod tests {
 
     #[test]
     fn a_token_verifies_with_its_own_key_only() {
-        let id = Uuid::new_v4();
-        let token = tokens(KEY, "belong-api").issue(id).unwrap();
-        assert_eq!(tokens(KEY, "belong-api").verify(&token), Some(id));
+        let (id, sid) = (Uuid::new_v4(), Uuid::new_v4());
+        let token = tokens(KEY, "belong-api").issue(id, sid).unwrap();
+        assert_eq!(
+            tokens(KEY, "belong-api").verify(&token),
+            Some(Verified {
+                user_id: id,
+                session_id: sid
+            })
+        );
         assert_eq!(
             tokens("another-key-another-key-another-key", "belong-api").verify(&token),
             None
@@ -144,12 +166,27 @@ mod tests {
     }
 
     #[test]
+    fn a_token_without_a_session_is_refused() {
+        let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
+        let claims = serde_json::json!({
+            "sub": Uuid::new_v4(), "iss": "belong", "aud": "belong-api", "iat": 0, "exp": exp
+        });
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(KEY.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(tokens(KEY, "belong-api").verify(&token), None);
+    }
+
+    #[test]
     fn alg_none_is_refused() {
         let id = Uuid::new_v4();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 600;
         let body = URL_SAFE_NO_PAD.encode(format!(
-            r#"{{"sub":"{id}","iss":"belong","aud":"belong-api","iat":0,"exp":{exp}}}"#
+            r#"{{"sub":"{id}","sid":"{id}","iss":"belong","aud":"belong-api","iat":0,"exp":{exp}}}"#
         ));
         assert_eq!(
             tokens(KEY, "belong-api").verify(&format!("{header}.{body}.")),

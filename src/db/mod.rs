@@ -1,6 +1,7 @@
-//! The connection pool, migrations, and the private development cluster.
+//! The connection pool, migrations, notices between instances, and the private development cluster.
 
 pub mod cluster;
+pub mod notices;
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use std::sync::Arc;
 
+use crate::auth::principals::Principals;
 use crate::config::Settings;
 use crate::error::{AppError, FieldError};
 use crate::web::PageError;
@@ -51,6 +52,7 @@ where
     S: Send + Sync,
     PgPool: FromRef<S>,
     Arc<Settings>: FromRef<S>,
+    Principals: FromRef<S>,
 {
     type Rejection = PageError;
 

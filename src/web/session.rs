@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 use crate::accounts::CurrentUser;
-use crate::accounts::principal;
+use crate::auth::principals::Principals;
 use crate::auth::web_session::{self, WebSession};
 use crate::config::Settings;
 use crate::web::PageError;
@@ -67,7 +67,7 @@ pub fn token_from(headers: &HeaderMap, settings: &Settings) -> Option<SecretStri
 }
 
 /// The signed-in person of a page: a live web session and an active account, with roles as
-/// PostgreSQL holds them now. Without one, the page answers with the sign-in page.
+/// PostgreSQL holds them (through the principals' cache). Without one, the page answers with the sign-in page.
 #[derive(Debug, Clone)]
 pub struct Signed {
     pub user: CurrentUser,
@@ -79,6 +79,7 @@ where
     S: Send + Sync,
     PgPool: FromRef<S>,
     Arc<Settings>: FromRef<S>,
+    Principals: FromRef<S>,
 {
     type Rejection = PageError;
 
@@ -91,7 +92,8 @@ where
         let session = web_session::find(&pool, &settings.auth, &token, take_flash)
             .await?
             .ok_or(PageError::SignIn)?;
-        let user = principal::load_active(&pool, session.user_id)
+        let user = Principals::from_ref(state)
+            .load(&pool, session.user_id, None)
             .await?
             .ok_or(PageError::SignIn)?;
         tracing::Span::current().record("user_id", tracing::field::display(user.id));

@@ -969,7 +969,7 @@ async fn a_database_outage_is_503_with_retry_after_and_recovers() {
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    let token = app.tokens.issue(user).unwrap();
+    let token = crate::helpers::token_for(&app.pool, &app.tokens, user).await;
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let load: Vec<_> = (0..4)

@@ -1149,6 +1149,7 @@ async fn the_roster_csv_is_a_dated_attachment_safe_for_spreadsheets() {
             .await
             .unwrap();
     }
+    app.settle().await;
 
     for manager in [&lead, &admin] {
         let before = time::OffsetDateTime::now_utc().date();

@@ -197,6 +197,23 @@ pub struct TestUser {
     pub token: String,
 }
 
+/// An access token for `user_id` in a session started straight in the database (a refresh
+/// token family of one token nobody holds).
+pub async fn token_for(pool: &PgPool, tokens: &AccessTokens, user_id: Uuid) -> String {
+    let family = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO refresh_tokens (family_id, user_id, token_hash, expires_at)
+         VALUES ($1, $2, $3, now() + interval '1 day')",
+    )
+    .bind(family)
+    .bind(user_id)
+    .bind(Uuid::new_v4().as_bytes().to_vec())
+    .execute(pool)
+    .await
+    .unwrap();
+    tokens.issue(user_id, family).unwrap()
+}
+
 pub fn test_settings() -> Settings {
     let mut settings = Settings::defaults_for(Environment::Test).unwrap();
     settings.server.bind = "127.0.0.1:0".parse().unwrap();
@@ -363,8 +380,14 @@ impl TestApp {
         TestUser {
             id,
             email,
-            token: self.tokens.issue(id).unwrap(),
+            token: token_for(&self.pool, &self.tokens, id).await,
         }
+    }
+
+    /// Waits until the service has seen every change committed so far (a test that writes
+    /// to the database directly, as an instance's own writes do before they answer).
+    pub async fn settle(&self) {
+        belong::db::notices::settle(&self.pool).await;
     }
 
     pub async fn grant(&self, user: &TestUser, role: &str) {
@@ -374,6 +397,7 @@ impl TestApp {
             .execute(&self.pool)
             .await
             .unwrap();
+        self.settle().await;
     }
 
     pub async fn admin(&self) -> TestUser {

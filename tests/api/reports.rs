@@ -60,6 +60,7 @@ async fn set_profile(
         .execute(&app.pool)
         .await
         .unwrap();
+    app.settle().await;
 }
 
 async fn joined_at(app: &TestApp, user: &TestUser, slug: &str) -> String {
@@ -245,6 +246,7 @@ async fn only_hr_and_admins_download_reports() {
         .execute(&app.pool)
         .await
         .unwrap();
+    app.settle().await;
     let (status, _, _) = download(&app, MEMBERSHIPS, Some(&hr.token)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, body) = app
@@ -521,6 +523,7 @@ async fn the_roster_export_names_only_public_memberships() {
         .execute(&app.pool)
         .await
         .unwrap();
+    app.settle().await;
     // beta: Mia is public here; Pat's public request is still pending.
     let bea = app.user("Bea Beta").await;
     app.join(&bea, "beta", "member", Some("public")).await;
