@@ -342,6 +342,14 @@ fn forge(header: &str, claims: Value, key: &[u8]) -> String {
 async fn bad_tokens_are_401() {
     let app = spawn_app().await;
     let user = app.user("Fay").await;
+    let other = app.user("Gil").await;
+    let other_session: uuid::Uuid = sqlx::query_scalar(
+        "SELECT family_id FROM refresh_tokens WHERE user_id = $1",
+    )
+    .bind(other.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = |aud: &str, exp: i64| json!({"sub": user.id, "iss": "belong", "aud": aud, "iat": now, "exp": exp});
     let alg_none = format!(
@@ -364,6 +372,11 @@ async fn bad_tokens_are_401() {
             json!({"sub": user.id, "iss": "belong", "aud": "belong-api"}),
             JWT_SECRET.as_bytes(),
         ),
+        // Signed right, but without a session, with a session that never was, or with
+        // another person's session.
+        forge("", claims("belong-api", now + 600), JWT_SECRET.as_bytes()),
+        app.tokens.issue(user.id, uuid::Uuid::new_v4()).unwrap(),
+        app.tokens.issue(user.id, other_session).unwrap(),
         alg_none,
         tampered,
         "garbage".into(),
@@ -422,6 +435,9 @@ async fn refresh_rotates_and_a_spent_token_revokes_its_family() {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The family's access tokens too, though the newest was served a moment ago.
+    let (status, _) = app.get("/api/v1/me", second["access_token"].as_str()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(
         app.audit_actions()
             .await
@@ -457,6 +473,12 @@ async fn logout_ends_the_session() {
     let app = spawn_app().await;
     app.register("hal@example.com").await;
     let pair = app.login("hal@example.com").await;
+    let other = app.login("hal@example.com").await;
+    let access = pair["access_token"].as_str().unwrap();
+    for _ in 0..2 {
+        let (status, _) = app.get("/api/v1/me", Some(access)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
     let (status, _) = app
         .post(
             "/api/v1/auth/logout",
@@ -465,6 +487,14 @@ async fn logout_ends_the_session() {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    // The access token of that sign-in is refused at the next request; another sign-in of
+    // the same person goes on.
+    let (status, _) = app.get("/api/v1/me", Some(access)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .get("/api/v1/me", other["access_token"].as_str())
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let (status, _) = app
         .post(
             "/api/v1/auth/refresh",

@@ -37,6 +37,9 @@ pub async fn start_on(url: &str, configure: impl FnOnce(&mut Settings)) -> Runni
     let mut settings = test_settings();
     settings.database.url = Some(SecretString::from(url.to_string()));
     configure(&mut settings);
+    if std::env::var_os("TEST_LOG").is_some() {
+        belong::telemetry::init(&settings.log);
+    }
     let pool = belong::db::connect(&settings.database).await.unwrap();
     let tokens = AccessTokens::new(&settings.auth);
     let state = AppState::new(settings, pool.clone()).unwrap();
@@ -738,7 +741,7 @@ async fn a_lead_demoted_while_acting_is_refused() {
 }
 
 /// A request to one of the instances: status and JSON body (or null).
-async fn call(
+pub async fn call(
     base: &str,
     method: reqwest::Method,
     path: &str,
@@ -760,12 +763,13 @@ async fn call(
 }
 
 /// Two instances on one database, as behind a load balancer: what happens through one holds
-/// on the other at its next request.
+/// on the other at its next request, though the other has the principal in its cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_on_one_database_agree() {
     use reqwest::Method;
     let a = start(|_| {}).await;
-    let b = start_on(&a.database_url, |_| {}).await;
+    let b = start_on(&a.database_url, crate::principals::with_metrics).await;
+    crate::principals::wait_until_listening(&b).await;
     let password = crate::helpers::PASSWORD;
     let register = |email: &'static str| {
         let base = a.base.clone();
@@ -808,13 +812,18 @@ async fn two_instances_on_one_database_agree() {
     let admin = login(a.base.clone(), "admin@example.com").await;
     let admin_token = admin["access_token"].as_str().unwrap().to_string();
 
-    // A token from one works on the other.
+    // A token from one works on the other (twice: the second time from its cache).
     let person = login(a.base.clone(), "person@example.com").await;
     let token = person["access_token"].as_str().unwrap().to_string();
-    let (status, _) = call(&b.base, Method::GET, "/api/v1/me", Some(&token), None).await;
-    assert_eq!(status, StatusCode::OK);
+    let hits = crate::principals::lookups(&b, "hit").await;
+    for _ in 0..2 {
+        let (status, _) = call(&b.base, Method::GET, "/api/v1/me", Some(&token), None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert!(crate::principals::lookups(&b, "hit").await > hits);
 
-    // A logout through one ends the session on the other: its refresh token is dead there.
+    // A logout through one ends the session on the other: its refresh token is dead there,
+    // and so is its access token, at the next request.
     let refresh = json!({"refresh_token": person["refresh_token"]});
     let (status, _) = call(
         &a.base,
@@ -833,6 +842,8 @@ async fn two_instances_on_one_database_agree() {
         Some(refresh),
     )
     .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(&b.base, Method::GET, "/api/v1/me", Some(&token), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // A role revoked through one: the next request on the other is refused.
@@ -856,6 +867,8 @@ async fn two_instances_on_one_database_agree() {
     // A deactivation through one: the next request on the other is 401.
     let person = login(b.base.clone(), "person@example.com").await;
     let token = person["access_token"].as_str().unwrap().to_string();
+    let (status, _) = call(&b.base, Method::GET, "/api/v1/me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
     let (status, body) = call(
         &a.base,
         Method::POST,

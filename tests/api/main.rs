@@ -16,6 +16,7 @@ mod helpers;
 mod memberships;
 mod mentoring;
 mod ops;
+mod principals;
 mod privacy;
 mod reports;
 mod scim;
