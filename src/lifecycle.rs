@@ -176,7 +176,8 @@ pub async fn provision_update(
         .await?
         .ok_or(AppError::NotFound)?;
     tx.commit().await?;
-    if (before.active, before.display_name.as_str()) != (after.active, after.display_name.as_str()) {
+    if (before.active, before.display_name.as_str()) != (after.active, after.display_name.as_str())
+    {
         notices::settle(pool).await;
     }
     Ok(after)

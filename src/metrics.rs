@@ -73,8 +73,11 @@ impl Default for Metrics {
         let pool = Family::<PoolLabels, Gauge>::default();
         let pool_max = Gauge::default();
         let lookup_family = Family::<LookupLabels, Counter>::default();
-        let lookups = ["hit", "miss", "bypass"]
-            .map(|outcome| lookup_family.get_or_create(&LookupLabels { outcome }).clone());
+        let lookups = ["hit", "miss", "bypass"].map(|outcome| {
+            lookup_family
+                .get_or_create(&LookupLabels { outcome })
+                .clone()
+        });
         let listener_up = Gauge::default();
         let listener_sessions = Counter::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());

@@ -343,13 +343,12 @@ async fn bad_tokens_are_401() {
     let app = spawn_app().await;
     let user = app.user("Fay").await;
     let other = app.user("Gil").await;
-    let other_session: uuid::Uuid = sqlx::query_scalar(
-        "SELECT family_id FROM refresh_tokens WHERE user_id = $1",
-    )
-    .bind(other.id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let other_session: uuid::Uuid =
+        sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE user_id = $1")
+            .bind(other.id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let claims = |aud: &str, exp: i64| json!({"sub": user.id, "iss": "belong", "aud": aud, "iat": now, "exp": exp});
     let alg_none = format!(
@@ -491,9 +490,7 @@ async fn logout_ends_the_session() {
     // the same person goes on.
     let (status, _) = app.get("/api/v1/me", Some(access)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _) = app
-        .get("/api/v1/me", other["access_token"].as_str())
-        .await;
+    let (status, _) = app.get("/api/v1/me", other["access_token"].as_str()).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app
         .post(

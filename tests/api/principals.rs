@@ -179,7 +179,10 @@ async fn the_cache_is_bypassed_while_the_listener_is_away_and_dropped_when_it_re
     assert_eq!(lookups(&b, "bypass").await, bypassed + 1);
 
     // Back: B listens again and forgot what it kept before, so the admin is served as one.
-    sqlx::raw_sql(&allow(true)).execute(&mut server).await.unwrap();
+    sqlx::raw_sql(&allow(true))
+        .execute(&mut server)
+        .await
+        .unwrap();
     drop(owner);
     eventually("B's listener to connect again", || async {
         (listener_up(&b).await && listener_connections(&b).await >= 2).then_some(())
@@ -187,7 +190,10 @@ async fn the_cache_is_bypassed_while_the_listener_is_away_and_dropped_when_it_re
     .await;
     assert_eq!(admin_page(&b, &token).await, StatusCode::OK);
     assert_eq!(admin_page(&b, &token).await, StatusCode::OK);
-    assert!(lookups(&b, "hit").await > hits + 1, "B serves from its cache again");
+    assert!(
+        lookups(&b, "hit").await > hits + 1,
+        "B serves from its cache again"
+    );
 }
 
 /// Requests on B keep reading the person's principal while A changes their role again and
@@ -246,7 +252,11 @@ async fn reads_racing_changes_never_keep_the_old_state() {
             StatusCode::FORBIDDEN
         };
         for instance in [&b, &a] {
-            assert_eq!(admin_page(instance, &token).await, expected, "round {round}");
+            assert_eq!(
+                admin_page(instance, &token).await,
+                expected,
+                "round {round}"
+            );
         }
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
