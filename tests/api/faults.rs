@@ -762,6 +762,36 @@ pub async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// Registers `email` through the instance at `base`: the new user's id.
+pub async fn register_on(base: &str, email: &str) -> String {
+    let password = crate::helpers::PASSWORD;
+    let (status, body) = call(
+        base,
+        reqwest::Method::POST,
+        "/api/v1/auth/register",
+        None,
+        Some(json!({"email": email, "password": password, "display_name": "Two"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+/// Signs `email` in through the instance at `base`: the token pair.
+pub async fn login_on(base: &str, email: &str) -> Value {
+    let password = crate::helpers::PASSWORD;
+    let (status, body) = call(
+        base,
+        reqwest::Method::POST,
+        "/api/v1/auth/login",
+        None,
+        Some(json!({"email": email, "password": password})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
 /// Two instances on one database, as behind a load balancer: what happens through one holds
 /// on the other at its next request, though the other has the principal in its cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -770,37 +800,9 @@ async fn two_instances_on_one_database_agree() {
     let a = start(|_| {}).await;
     let b = start_on(&a.database_url, crate::principals::with_metrics).await;
     crate::principals::wait_until_listening(&b).await;
-    let password = crate::helpers::PASSWORD;
-    let register = |email: &'static str| {
-        let base = a.base.clone();
-        async move {
-            let (status, body) = call(
-                &base,
-                Method::POST,
-                "/api/v1/auth/register",
-                None,
-                Some(json!({"email": email, "password": password, "display_name": "Two"})),
-            )
-            .await;
-            assert_eq!(status, StatusCode::CREATED, "{body}");
-            body["id"].as_str().unwrap().to_string()
-        }
-    };
-    let login = |base: String, email: &'static str| async move {
-        let (status, body) = call(
-            &base,
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({"email": email, "password": password})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body
-    };
-    let admin_id = register("admin@example.com").await;
-    let hr_id = register("hr@example.com").await;
-    let person_id = register("person@example.com").await;
+    let admin_id = register_on(&a.base, "admin@example.com").await;
+    let hr_id = register_on(&a.base, "hr@example.com").await;
+    let person_id = register_on(&a.base, "person@example.com").await;
     for (id, role) in [(&admin_id, "admin"), (&hr_id, "hr")] {
         sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1::uuid, $2::global_role)")
             .bind(id)
@@ -809,11 +811,11 @@ async fn two_instances_on_one_database_agree() {
             .await
             .unwrap();
     }
-    let admin = login(a.base.clone(), "admin@example.com").await;
+    let admin = login_on(&a.base, "admin@example.com").await;
     let admin_token = admin["access_token"].as_str().unwrap().to_string();
 
     // A token from one works on the other (twice: the second time from its cache).
-    let person = login(a.base.clone(), "person@example.com").await;
+    let person = login_on(&a.base, "person@example.com").await;
     let token = person["access_token"].as_str().unwrap().to_string();
     let hits = crate::principals::lookups(&b, "hit").await;
     for _ in 0..2 {
@@ -847,7 +849,7 @@ async fn two_instances_on_one_database_agree() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // A role revoked through one: the next request on the other is refused.
-    let hr = login(b.base.clone(), "hr@example.com").await;
+    let hr = login_on(&b.base, "hr@example.com").await;
     let hr_token = hr["access_token"].as_str().unwrap().to_string();
     let report = "/api/v1/reports/groups.csv";
     let (status, _) = call(&b.base, Method::GET, report, Some(&hr_token), None).await;
@@ -865,7 +867,7 @@ async fn two_instances_on_one_database_agree() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // A deactivation through one: the next request on the other is 401.
-    let person = login(b.base.clone(), "person@example.com").await;
+    let person = login_on(&b.base, "person@example.com").await;
     let token = person["access_token"].as_str().unwrap().to_string();
     let (status, _) = call(&b.base, Method::GET, "/api/v1/me", Some(&token), None).await;
     assert_eq!(status, StatusCode::OK);

@@ -7,8 +7,8 @@ use serde_json::json;
 
 use belong::config::Settings;
 
-use crate::faults::{Running, call, start, start_on};
-use crate::helpers::{PASSWORD, eventually};
+use crate::faults::{Running, call, login_on, register_on, start, start_on};
+use crate::helpers::eventually;
 
 /// Settings that serve `/metrics` on an address of its own, where a test reads the cache's
 /// counters and whether the listener listens.
@@ -59,26 +59,9 @@ pub async fn wait_until_listening(app: &Running) {
 
 /// Registers and signs in through `app`: the user's id and access token.
 async fn person(app: &Running, email: &str) -> (String, String) {
-    let (status, body) = call(
-        &app.base,
-        Method::POST,
-        "/api/v1/auth/register",
-        None,
-        Some(json!({"email": email, "password": PASSWORD, "display_name": "P"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let id = body["id"].as_str().unwrap().to_string();
-    let (status, body) = call(
-        &app.base,
-        Method::POST,
-        "/api/v1/auth/login",
-        None,
-        Some(json!({"email": email, "password": PASSWORD})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    (id, body["access_token"].as_str().unwrap().to_string())
+    let id = register_on(&app.base, email).await;
+    let pair = login_on(&app.base, email).await;
+    (id, pair["access_token"].as_str().unwrap().to_string())
 }
 
 /// Makes `id` an admin straight in the database; the instances hear of it before this returns.
