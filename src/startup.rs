@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use hyper::server::conn::http1;
@@ -234,13 +234,13 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 
 /// No route matched: a problem+json 404 for the API's addresses, a SCIM error under
 /// `/scim/v2`, a page in the layout elsewhere.
-async fn not_found(uri: Uri) -> Response {
+async fn not_found(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
     if crate::api::owns(uri.path()) {
         crate::api::not_found().await
     } else if crate::scim::owns(uri.path()) {
         crate::scim::not_found().await
     } else {
-        crate::web::not_found().await
+        crate::web::not_found(&state, &headers).await
     }
 }
 

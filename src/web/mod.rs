@@ -46,6 +46,7 @@ pub struct Chrome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     None,
+    SignIn,
     Groups,
     MyGroups,
     MyEvents,
@@ -55,70 +56,66 @@ pub enum Section {
     Admin,
 }
 
+/// The links every employee has, in the order the navigation shows them.
+const EMPLOYEE_LINKS: [(&str, &str, Section); 5] = [
+    ("/", "Groups", Section::Groups),
+    ("/me/groups", "My groups", Section::MyGroups),
+    ("/me/events", "My events", Section::MyEvents),
+    ("/me/mentoring", "My mentoring", Section::MyMentoring),
+    ("/me/calendar", "Calendar feed", Section::Calendar),
+];
+
+fn nav(links: &[(&'static str, &'static str, Section)], section: Section) -> Vec<NavLink> {
+    links
+        .iter()
+        .map(|&(href, label, of)| NavLink {
+            href,
+            label,
+            current: of == section,
+        })
+        .collect()
+}
+
 impl Chrome {
     /// The chrome of a signed-in page: the navigation shows only what this person may use.
     pub fn signed(signed: &mut Signed, title: impl Into<String>, section: Section) -> Self {
         let user = &signed.user;
-        let mut nav = vec![
-            NavLink {
-                href: "/",
-                label: "Groups",
-                current: section == Section::Groups,
-            },
-            NavLink {
-                href: "/me/groups",
-                label: "My groups",
-                current: section == Section::MyGroups,
-            },
-            NavLink {
-                href: "/me/events",
-                label: "My events",
-                current: section == Section::MyEvents,
-            },
-            NavLink {
-                href: "/me/mentoring",
-                label: "My mentoring",
-                current: section == Section::MyMentoring,
-            },
-            NavLink {
-                href: "/me/calendar",
-                label: "Calendar feed",
-                current: section == Section::Calendar,
-            },
-        ];
+        let mut links = EMPLOYEE_LINKS.to_vec();
         if user.report_reader().is_ok() {
-            nav.push(NavLink {
-                href: "/reports",
-                label: "Reports",
-                current: section == Section::Reports,
-            });
+            links.push(("/reports", "Reports", Section::Reports));
         }
         if user.admin().is_ok() {
-            nav.push(NavLink {
-                href: "/admin/users",
-                label: "Admin",
-                current: section == Section::Admin,
-            });
+            links.push(("/admin/users", "Admin", Section::Admin));
         }
         Self {
             title: title.into(),
             css: assets::stylesheet_path(),
             user_name: Some(user.display_name.clone()),
-            nav,
+            nav: nav(&links, section),
             csrf: signed.session.csrf_token.clone(),
             flash: signed.session.flash.take(),
         }
     }
 
-    /// The chrome of a page for someone not signed in (or unknown, on an error page).
-    pub fn anonymous(title: impl Into<String>) -> Self {
+    /// The chrome of a page for someone not signed in: the navigation offers to sign in.
+    pub fn anonymous(title: impl Into<String>, section: Section) -> Self {
         Self {
             title: title.into(),
             css: assets::stylesheet_path(),
             user_name: None,
-            nav: Vec::new(),
+            nav: nav(&[("/login", "Sign in", Section::SignIn)], section),
             csrf: String::new(),
             flash: None,
+        }
+    }
+
+    /// The chrome of an error page for someone whose session could not be read (the database
+    /// may be what failed): the links every employee has, without the sign-out form, whose
+    /// token lives in the session.
+    fn employee(title: impl Into<String>) -> Self {
+        Self {
+            nav: nav(&EMPLOYEE_LINKS, Section::None),
+            ..Self::anonymous(title, Section::None)
         }
     }
 
@@ -176,51 +173,121 @@ pub struct ErrorPage {
     pub message: String,
 }
 
+/// What an error page says. A handler's error answer carries it, without a body, for the
+/// layer [`error_pages`] to draw in the layout with the navigation of the person who asked.
+#[derive(Debug, Clone)]
+pub struct ErrorText {
+    heading: &'static str,
+    message: String,
+}
+
+impl ErrorText {
+    fn of(status: StatusCode, detail: Option<String>) -> Self {
+        let (heading, message) = match status {
+            StatusCode::NOT_FOUND => (
+                "Page not found",
+                "If you typed the web address, check it is correct. If you followed a link, the page may have moved, or you may not have access to it.".to_string(),
+            ),
+            StatusCode::FORBIDDEN => (
+                "This request was refused",
+                "The form did not come from this site, or it was too old. Go back, reload the page and try again.".to_string(),
+            ),
+            StatusCode::CONFLICT => (
+                "That could not be done",
+                detail.unwrap_or_else(|| "Something changed in the meantime. Go back and try again.".into()),
+            ),
+            StatusCode::TOO_MANY_REQUESTS => (
+                "Too many attempts",
+                "Wait a few minutes, then try again.".to_string(),
+            ),
+            StatusCode::SERVICE_UNAVAILABLE => (
+                "Sorry, the service is unavailable",
+                "The service cannot answer right now. Try again in a few minutes.".to_string(),
+            ),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "This page cannot do that",
+                "Go back and use the page's own buttons and links.".to_string(),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "What you sent is too long",
+                "Go back, shorten the text and try again.".to_string(),
+            ),
+            s if s.is_client_error() => (
+                "That could not be done",
+                detail.unwrap_or_else(|| "Go back and try again.".into()),
+            ),
+            _ => (
+                "Sorry, there is a problem with the service",
+                "Something went wrong on our side; it has been logged. Try again later.".to_string(),
+            ),
+        };
+        Self { heading, message }
+    }
+}
+
+/// An error answered by a page in the layout (drawn by [`error_pages`]).
 pub fn error_page(status: StatusCode, detail: Option<String>) -> Response {
-    let (heading, message) = match status {
-        StatusCode::NOT_FOUND => (
-            "Page not found",
-            "If you typed the web address, check it is correct. If you followed a link, the page may have moved, or you may not have access to it.".to_string(),
-        ),
-        StatusCode::FORBIDDEN => (
-            "This request was refused",
-            "The form did not come from this site, or it was too old. Go back, reload the page and try again.".to_string(),
-        ),
-        StatusCode::CONFLICT => (
-            "That could not be done",
-            detail.unwrap_or_else(|| "Something changed in the meantime. Go back and try again.".into()),
-        ),
-        StatusCode::TOO_MANY_REQUESTS => (
-            "Too many attempts",
-            "Wait a few minutes, then try again.".to_string(),
-        ),
-        StatusCode::SERVICE_UNAVAILABLE => (
-            "Sorry, the service is unavailable",
-            "The service cannot answer right now. Try again in a few minutes.".to_string(),
-        ),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "This page cannot do that",
-            "Go back and use the page's own buttons and links.".to_string(),
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            "What you sent is too long",
-            "Go back, shorten the text and try again.".to_string(),
-        ),
-        s if s.is_client_error() => (
-            "That could not be done",
-            detail.unwrap_or_else(|| "Go back and try again.".into()),
-        ),
-        _ => (
-            "Sorry, there is a problem with the service",
-            "Something went wrong on our side; it has been logged. Try again later.".to_string(),
-        ),
-    };
+    let mut response = status.into_response();
+    response
+        .extensions_mut()
+        .insert(ErrorText::of(status, detail));
+    response
+}
+
+/// The chrome of an error page: the navigation of the person whose session cookie came with
+/// the request, or the sign-in link. A server error does not read the session: the database
+/// may be what failed, so the page shows the links every employee has.
+async fn error_chrome(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    title: &str,
+) -> Chrome {
+    if session::token_from(headers, &state.settings).is_none() {
+        return Chrome::anonymous(title, Section::None);
+    }
+    if status.is_server_error() {
+        return Chrome::employee(title);
+    }
+    match Signed::find(
+        &state.pool,
+        &state.settings,
+        &state.principals,
+        headers,
+        false,
+    )
+    .await
+    {
+        Ok(Some(mut signed)) => Chrome::signed(&mut signed, title, Section::None),
+        Ok(None) => Chrome::anonymous(title, Section::None),
+        Err(_) => Chrome::employee(title),
+    }
+}
+
+/// Draws an error page in the layout, keeping the headers of the answer it replaces
+/// (`Retry-After`, `Allow`).
+async fn draw_error(
+    state: &AppState,
+    headers: &HeaderMap,
+    answer: &HeaderMap,
+    status: StatusCode,
+    text: ErrorText,
+) -> Response {
     let page = ErrorPage {
-        chrome: Chrome::anonymous(heading),
-        heading: heading.into(),
-        message,
+        chrome: error_chrome(state, headers, status, text.heading).await,
+        heading: text.heading.into(),
+        message: text.message,
     };
-    render(status, &page)
+    let mut response = render(status, &page);
+    for (name, value) in answer {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && !response.headers().contains_key(name)
+        {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    response
 }
 
 /// An error answered by a page: sign in again, a page in the layout, or a plain redirect.
@@ -268,11 +335,16 @@ impl IntoResponse for PageError {
             }
             PageError::App(error) => {
                 let status = error.status();
+                let mut page = error_page(status, None);
                 if status.is_server_error() {
-                    // Logs the cause; the page says nothing of it.
-                    let _ = error.into_response();
+                    // Logs the cause; the page says nothing of it, but keeps `Retry-After`.
+                    let logged = error.into_response();
+                    if let Some(retry) = logged.headers().get(header::RETRY_AFTER) {
+                        page.headers_mut()
+                            .insert(header::RETRY_AFTER, retry.clone());
+                    }
                 }
-                error_page(status, None)
+                page
             }
         }
     }
@@ -308,8 +380,16 @@ pub fn day(t: OffsetDateTime) -> String {
 }
 
 /// No page at this address (the application's fallback outside the API's addresses).
-pub async fn not_found() -> Response {
-    let mut response = error_page(StatusCode::NOT_FOUND, None);
+pub async fn not_found(state: &AppState, headers: &HeaderMap) -> Response {
+    let status = StatusCode::NOT_FOUND;
+    let mut response = draw_error(
+        state,
+        headers,
+        &HeaderMap::new(),
+        status,
+        ErrorText::of(status, None),
+    )
+    .await;
     add_security_headers(response.headers_mut());
     response
 }
@@ -353,22 +433,34 @@ fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
     }
 }
 
-/// Error answers made outside the page handlers (405 from the router, 413, timeouts) become
-/// pages in the layout too.
-pub async fn html_for_bare_errors(request: Request, next: Next) -> Response {
+/// Every error answer of the pages becomes a page in the layout, with the navigation of the
+/// person who asked: the handlers' own (which carry their [`ErrorText`]) and those made
+/// outside them (405 from the router, 413, a refused cross-origin post).
+pub async fn error_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // Only the session cookie is needed to draw the navigation.
+    let mut headers = HeaderMap::new();
+    for cookie in request.headers().get_all(header::COOKIE) {
+        headers.append(header::COOKIE, cookie.clone());
+    }
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_html = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-    if is_html {
-        return response;
-    }
-    error_page(status, None)
+    let text = match response.extensions().get::<ErrorText>() {
+        Some(text) => text.clone(),
+        None => {
+            let is_html = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+            if is_html {
+                return response;
+            }
+            ErrorText::of(status, None)
+        }
+    };
+    draw_error(&state, &headers, response.headers(), status, text).await
 }
 
 /// Headers every page carries: no framing, no script or style from elsewhere.
@@ -404,7 +496,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
             state.settings.clone(),
             same_origin_posts,
         ))
-        .layer(axum::middleware::from_fn(html_for_bare_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error_pages,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
 }
 

@@ -74,6 +74,37 @@ pub struct Signed {
     pub session: WebSession,
 }
 
+impl Signed {
+    /// The signed-in person of a request's session cookie, if it names a live session of an
+    /// active account. With `take_flash` the one-time banner is handed over (and cleared).
+    pub async fn find(
+        pool: &PgPool,
+        settings: &Settings,
+        principals: &Principals,
+        headers: &HeaderMap,
+        take_flash: bool,
+    ) -> Result<Option<Signed>, PageError> {
+        let Some(token) = token_from(headers, settings) else {
+            return Ok(None);
+        };
+        let Some(session) = web_session::find(pool, &settings.auth, &token, take_flash).await?
+        else {
+            return Ok(None);
+        };
+        let Some(user) = principals.load(pool, session.user_id, None).await? else {
+            return Ok(None);
+        };
+        tracing::Span::current().record("user_id", tracing::field::display(user.id));
+        Ok(Some(Signed { user, session }))
+    }
+
+    /// Leaves the one-time banner for the page the next redirect shows.
+    pub async fn flash(&self, pool: &PgPool, message: &str) -> Result<(), PageError> {
+        web_session::set_flash(pool, self.session.id, message).await?;
+        Ok(())
+    }
+}
+
 impl<S> FromRequestParts<S> for Signed
 where
     S: Send + Sync,
@@ -86,18 +117,12 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let settings = Arc::<Settings>::from_ref(state);
         let pool = PgPool::from_ref(state);
-        let token = token_from(&parts.headers, &settings).ok_or(PageError::SignIn)?;
         // The one-time banner belongs to the page shown after a redirect, never to a POST.
         let take_flash = parts.method == Method::GET;
-        let session = web_session::find(&pool, &settings.auth, &token, take_flash)
+        let principals = Principals::from_ref(state);
+        Signed::find(&pool, &settings, &principals, &parts.headers, take_flash)
             .await?
-            .ok_or(PageError::SignIn)?;
-        let user = Principals::from_ref(state)
-            .load(&pool, session.user_id, None)
-            .await?
-            .ok_or(PageError::SignIn)?;
-        tracing::Span::current().record("user_id", tracing::field::display(user.id));
-        Ok(Signed { user, session })
+            .ok_or(PageError::SignIn)
     }
 }
 

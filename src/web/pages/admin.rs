@@ -1,5 +1,5 @@
-//! Administration: people (search, roles, deactivation), groups (create, archive) and the
-//! audit log. Only for admins; a 404 page for anyone else.
+//! Administration: people (search, roles, deactivation), groups (create, edit, archive) and
+//! the audit log. Only for admins; a 404 page for anyone else.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -9,23 +9,20 @@ use uuid::Uuid;
 
 use crate::accounts::{self, Admin, GlobalRole, User};
 use crate::error::AppError;
-use crate::groups::directory;
-use crate::groups::editing::{self, GroupFields};
+use crate::groups::directory::{self, GroupRef};
+use crate::groups::editing;
 use crate::lifecycle;
 use crate::paging::PageRequest;
 use crate::state::AppState;
-use crate::web::form::{Field, Post};
-use crate::web::pages::manage::{ConfirmPage, FormPage};
+use crate::web::form::Post;
+use crate::web::pages::shared::{
+    ConfirmPage, CursorQuery, FormPage, GroupForm, Nothing, done, every_group,
+};
 use crate::web::session::Signed;
-use crate::web::{Chrome, Errors, PageError, PageResult, Section, ok, render, see_other, when};
+use crate::web::{Chrome, Errors, PageError, PageResult, Section, ok, render, when};
 
 fn admin_of(signed: &Signed) -> Result<Admin, PageError> {
     Ok(signed.user.admin().map_err(|_| AppError::NotFound)?)
-}
-
-async fn flash(state: &AppState, signed: &Signed, message: &str) -> Result<(), PageError> {
-    crate::auth::web_session::set_flash(&state.pool, signed.session.id, message).await?;
-    Ok(())
 }
 
 pub struct UserLine {
@@ -159,17 +156,12 @@ pub async fn set_roles(
     }
     match accounts::set_roles(&state.pool, &admin, user.id, &roles).await {
         Ok(updated) => {
-            flash(
-                &state,
-                &signed,
-                &format!(
-                    "{} now has the roles: {}.",
-                    updated.display_name,
-                    role_words(&updated)
-                ),
-            )
-            .await?;
-            Ok(see_other("/admin/users"))
+            let message = format!(
+                "{} now has the roles: {}.",
+                updated.display_name,
+                role_words(&updated)
+            );
+            done(&state, &signed, &message, "/admin/users").await
         }
         Err(AppError::Conflict(message)) => {
             let mut errors = Errors::none();
@@ -202,23 +194,14 @@ pub async fn deactivate_page(
 ) -> PageResult {
     admin_of(&signed)?;
     let user = target(&state, &id).await?;
-    let heading = format!("Deactivate {}?", user.display_name);
-    Ok(ok(&ConfirmPage {
-        chrome: Chrome::signed(&mut signed, heading.clone(), Section::Admin),
-        heading,
-        consequences: vec![
-            format!("{} ({}) will be signed out everywhere at once and cannot sign in again.", user.display_name, user.email),
-            "Their memberships end, their places at future events are given to the people waiting, and their mentoring requests are withdrawn. The history that reports need is kept.".into(),
-        ],
-        action: format!("/admin/users/{}/deactivate", user.id),
-        button: format!("Deactivate {}", user.display_name),
-        back: "/admin/users".into(),
-        back_label: "Keep the account".into(),
-    }))
+    let name = &user.display_name;
+    ConfirmPage::new(&mut signed, Section::Admin, format!("Deactivate {name}?"))
+        .consequence(format!("{name} ({}) will be signed out everywhere at once and cannot sign in again.", user.email))
+        .consequence("Their memberships end, their places at future events are given to the people waiting, and their mentoring requests are withdrawn. The history that reports need is kept.")
+        .button(format!("/admin/users/{}/deactivate", user.id), format!("Deactivate {name}"))
+        .back("/admin/users", "Keep the account")
+        .answer()
 }
-
-#[derive(Deserialize)]
-pub struct Nothing {}
 
 pub async fn deactivate(
     State(state): State<AppState>,
@@ -227,14 +210,9 @@ pub async fn deactivate(
 ) -> PageResult {
     let admin = admin_of(&post.signed)?;
     let user = target(&state, &id).await?;
-    let done = lifecycle::deactivate(&state.pool, &admin, user.id).await?;
-    flash(
-        &state,
-        &post.signed,
-        &format!("{} is deactivated.", done.display_name),
-    )
-    .await?;
-    Ok(see_other("/admin/users"))
+    let gone = lifecycle::deactivate(&state.pool, &admin, user.id).await?;
+    let message = format!("{} is deactivated.", gone.display_name);
+    done(&state, &post.signed, &message, "/admin/users").await
 }
 
 #[derive(Template)]
@@ -247,22 +225,7 @@ pub struct GroupsPage {
 
 pub async fn groups(State(state): State<AppState>, mut signed: Signed) -> PageResult {
     admin_of(&signed)?;
-    let mut groups = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = directory::list(
-            &state.pool,
-            &signed.user,
-            None,
-            &PageRequest::new(100, cursor)?,
-        )
-        .await?;
-        groups.extend(page.items.into_iter().map(|g| (g.slug, g.name)));
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let groups = every_group(&state, &signed).await?;
     Ok(ok(&GroupsPage {
         chrome: Chrome::signed(&mut signed, "Groups", Section::Admin),
         tab: "groups",
@@ -270,68 +233,28 @@ pub async fn groups(State(state): State<AppState>, mut signed: Signed) -> PageRe
     }))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub struct NewGroupForm {
-    slug: String,
-    name: String,
-    tagline: String,
-    mission: String,
-    description: String,
-    join_policy: String,
+fn new_group_form(signed: &mut Signed, form: &GroupForm, errors: Errors) -> PageResult {
+    FormPage::new(signed, Section::Admin, "Create a group")
+        .intro("Appoint its first lead afterwards: they join the group, and you make them a co-lead from the group's member list.")
+        .button("/admin/groups/new", "Create the group")
+        .back("/admin/groups")
+        .fields(form.form_fields(true))
+        .errors(errors)
+        .answer()
 }
 
-fn new_group_page(signed: &mut Signed, form: &NewGroupForm, errors: Errors) -> FormPage {
-    FormPage {
-        chrome: Chrome::signed(signed, "Create a group", Section::Admin).with_errors(&errors),
-        errors,
-        heading: "Create a group".into(),
-        intro: "Appoint its first lead afterwards: they join the group, and you make them a co-lead from the group's member list.".into(),
-        action: "/admin/groups/new".into(),
-        button: "Create the group".into(),
-        back: "/admin/groups".into(),
-        fields: vec![
-            Field::new("name", "Name", "text", form.name.clone()),
-            Field::new("slug", "Web address", "text", form.slug.clone())
-                .hint("2 to 64 characters of a-z, 0-9 and -, for example pride-network. It cannot be changed later."),
-            Field::new("tagline", "Tagline", "text", form.tagline.clone()),
-            Field::new("mission", "Mission", "textarea", form.mission.clone()),
-            Field::new("description", "About the group (optional)", "textarea", form.description.clone()),
-            Field::new("join_policy", "How do people join?", "radios", if form.join_policy.is_empty() { "open".to_string() } else { form.join_policy.clone() })
-                .options(&[("open", "At once, when they choose to"), ("approval", "A lead approves each request")]),
-        ],
-    }
-}
-
-pub async fn new_group_page_get(mut signed: Signed) -> PageResult {
+pub async fn new_group_page(mut signed: Signed) -> PageResult {
     admin_of(&signed)?;
-    Ok(ok(&new_group_page(
-        &mut signed,
-        &NewGroupForm::default(),
-        Errors::none(),
-    )))
+    new_group_form(&mut signed, &GroupForm::default(), Errors::none())
 }
 
-pub async fn new_group(State(state): State<AppState>, post: Post<NewGroupForm>) -> PageResult {
+pub async fn new_group(State(state): State<AppState>, post: Post<GroupForm>) -> PageResult {
     let Post { mut signed, form } = post;
     let admin = admin_of(&signed)?;
-    let fields = GroupFields {
-        slug: Some(form.slug.trim().to_string()),
-        name: Some(form.name.clone()),
-        tagline: Some(form.tagline.clone()),
-        mission: Some(form.mission.clone()),
-        description: Some(form.description.clone()),
-        join_policy: (!form.join_policy.is_empty()).then(|| form.join_policy.clone()),
-    };
-    let errors = match editing::create(&state.pool, &admin, fields).await {
+    let errors = match editing::create(&state.pool, &admin, form.to_domain(true)).await {
         Ok(slug) => {
-            flash(
-                &state,
-                &signed,
-                &format!("You created {}.", form.name.trim()),
-            )
-            .await?;
-            return Ok(see_other(&format!("/groups/{slug}")));
+            let message = format!("You created {}.", form.name.trim());
+            return done(&state, &signed, &message, &format!("/groups/{slug}")).await;
         }
         Err(AppError::Conflict(message)) => {
             let mut errors = Errors::none();
@@ -340,10 +263,73 @@ pub async fn new_group(State(state): State<AppState>, post: Post<NewGroupForm>) 
         }
         Err(error) => Errors::from_app(error)?,
     };
-    Ok(render(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        &new_group_page(&mut signed, &form, errors),
-    ))
+    new_group_form(&mut signed, &form, errors)
+}
+
+/// A group by its address, with its name, for an admin (archived ones included).
+async fn admin_group(
+    state: &AppState,
+    signed: &Signed,
+    slug: &str,
+) -> Result<(Admin, GroupRef, String), PageError> {
+    let admin = admin_of(signed)?;
+    let group = directory::resolve(&state.pool, &signed.user, slug).await?;
+    let name = directory::detail(&state.pool, &group).await?.name;
+    Ok((admin, group, name))
+}
+
+fn edit_group_form(
+    signed: &mut Signed,
+    group: &GroupRef,
+    name: &str,
+    form: &GroupForm,
+    errors: Errors,
+) -> PageResult {
+    FormPage::new(signed, Section::Admin, format!("Edit {name}"))
+        .intro(format!(
+            "Every employee can read what you write here. The web address, /groups/{}, stays as it is.",
+            group.slug
+        ))
+        .button(format!("/admin/groups/{}/edit", group.slug), format!("Save {name}"))
+        .back("/admin/groups")
+        .fields(form.form_fields(false))
+        .errors(errors)
+        .answer()
+}
+
+pub async fn edit_group_page(
+    State(state): State<AppState>,
+    mut signed: Signed,
+    Path(slug): Path<String>,
+) -> PageResult {
+    let (_, group, name) = admin_group(&state, &signed, &slug).await?;
+    let detail = directory::detail(&state.pool, &group).await?;
+    edit_group_form(
+        &mut signed,
+        &group,
+        &name,
+        &GroupForm::of(&detail),
+        Errors::none(),
+    )
+}
+
+pub async fn edit_group(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    post: Post<GroupForm>,
+) -> PageResult {
+    let Post { mut signed, form } = post;
+    let (_, group, name) = admin_group(&state, &signed, &slug).await?;
+    match editing::update(&state.pool, &group, form.to_domain(false)).await {
+        Ok(()) => {
+            let message = format!("You saved {}.", form.name.trim());
+            done(&state, &signed, &message, "/admin/groups").await
+        }
+        Err(error) => {
+            let errors = Errors::from_app(error)?;
+            edit_group_form(&mut signed, &group, &name, &form, errors)
+        }
+    }
 }
 
 pub async fn archive_page(
@@ -351,21 +337,12 @@ pub async fn archive_page(
     mut signed: Signed,
     Path(slug): Path<String>,
 ) -> PageResult {
-    admin_of(&signed)?;
-    let group = directory::resolve(&state.pool, &signed.user, &slug).await?;
-    let name = directory::detail(&state.pool, &group).await?.name;
-    let heading = format!("Archive {name}?");
-    Ok(ok(&ConfirmPage {
-        chrome: Chrome::signed(&mut signed, heading.clone(), Section::Admin),
-        heading,
-        consequences: vec![format!(
-            "{name} leaves the directory and takes no new members or answers. Its history stays for the reports."
-        )],
-        action: format!("/admin/groups/{}/archive", group.slug),
-        button: format!("Archive {name}"),
-        back: "/admin/groups".into(),
-        back_label: "Keep the group".into(),
-    }))
+    let (_, group, name) = admin_group(&state, &signed, &slug).await?;
+    ConfirmPage::new(&mut signed, Section::Admin, format!("Archive {name}?"))
+        .consequence(format!("{name} leaves the directory and takes no new members or answers. Its history stays for the reports."))
+        .button(format!("/admin/groups/{}/archive", group.slug), format!("Archive {name}"))
+        .back("/admin/groups", "Keep the group")
+        .answer()
 }
 
 pub async fn archive(
@@ -373,12 +350,15 @@ pub async fn archive(
     Path(slug): Path<String>,
     post: Post<Nothing>,
 ) -> PageResult {
-    let admin = admin_of(&post.signed)?;
-    let group = directory::resolve(&state.pool, &post.signed.user, &slug).await?;
-    let name = directory::detail(&state.pool, &group).await?.name;
+    let (admin, group, name) = admin_group(&state, &post.signed, &slug).await?;
     editing::archive(&state.pool, &admin, &group).await?;
-    flash(&state, &post.signed, &format!("{name} is archived.")).await?;
-    Ok(see_other("/admin/groups"))
+    done(
+        &state,
+        &post.signed,
+        &format!("{name} is archived."),
+        "/admin/groups",
+    )
+    .await
 }
 
 #[derive(Template)]
@@ -389,11 +369,6 @@ pub struct AuditPage {
     entries: Vec<(String, String, String, String, String)>,
     later: bool,
     next_cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub struct CursorQuery {
-    cursor: Option<String>,
 }
 
 pub async fn audit(

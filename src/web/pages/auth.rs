@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde::Deserialize;
+use uuid::Uuid;
 
 use crate::accounts::registration::Registration;
 use crate::auth::client::ClientAddr;
@@ -13,6 +14,7 @@ use crate::auth::{credentials, web_session};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::form::{Field, Post, PublicForm};
+use crate::web::pages::shared::Nothing;
 use crate::web::session::{self, Signed};
 use crate::web::{Chrome, Errors, PageError, PageResult, Section, ok, render, see_other};
 
@@ -28,12 +30,24 @@ pub struct LoginPage {
 
 pub async fn login_page(State(state): State<AppState>) -> Response {
     ok(&LoginPage {
-        chrome: Chrome::anonymous("Sign in"),
+        chrome: Chrome::anonymous("Sign in", Section::SignIn),
         errors: Errors::none(),
         problem: None,
         email: String::new(),
         registration_open: state.settings.registration_open(),
     })
+}
+
+/// A new session for someone whose credentials were just checked: its cookie, and the
+/// directory.
+async fn signed_in(state: &AppState, user_id: Uuid, flash: Option<&str>) -> PageResult {
+    let token = web_session::start(&state.pool, &state.settings.auth, user_id, flash).await?;
+    let mut response = see_other("/");
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session::set_cookie(&state.settings, &token),
+    );
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -70,16 +84,7 @@ pub async fn login(
         )
         .await
         {
-            Ok(user_id) => {
-                let token =
-                    web_session::start(&state.pool, &state.settings.auth, user_id, None).await?;
-                let mut response = see_other("/");
-                response.headers_mut().insert(
-                    header::SET_COOKIE,
-                    session::set_cookie(&state.settings, &token),
-                );
-                return Ok(response);
-            }
+            Ok(user_id) => return signed_in(&state, user_id, None).await,
             Err(AppError::BadCredentials) => {
                 status = StatusCode::UNAUTHORIZED;
                 problem = Some(
@@ -105,9 +110,9 @@ pub async fn login(
         }
     }
     let chrome = if errors.is_empty() && problem.is_some() {
-        Chrome::anonymous("Error: Sign in")
+        Chrome::anonymous("Error: Sign in", Section::SignIn)
     } else {
-        Chrome::anonymous("Sign in").with_errors(&errors)
+        Chrome::anonymous("Sign in", Section::SignIn).with_errors(&errors)
     };
     Ok(render(
         status,
@@ -121,10 +126,7 @@ pub async fn login(
     ))
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
-pub async fn logout(State(state): State<AppState>, post: Post<Empty>) -> PageResult {
+pub async fn logout(State(state): State<AppState>, post: Post<Nothing>) -> PageResult {
     web_session::end(&state.pool, post.signed.session.id).await?;
     let mut response = see_other("/login");
     response
@@ -185,7 +187,7 @@ pub async fn register_page(State(state): State<AppState>) -> PageResult {
         return Err(PageError::App(AppError::NotFound));
     }
     Ok(ok(&RegisterPage {
-        chrome: Chrome::anonymous("Create an account"),
+        chrome: Chrome::anonymous("Create an account", Section::None),
         errors: Errors::none(),
         fields: register_fields(&RegisterForm::default()),
     }))
@@ -222,19 +224,8 @@ pub async fn register(
     {
         Ok(user) => {
             // The person just chose this password: they are signed in at once.
-            let token = web_session::start(
-                &state.pool,
-                &state.settings.auth,
-                user.id,
-                Some("Your account is ready. You are signed in."),
-            )
-            .await?;
-            let mut response = see_other("/");
-            response.headers_mut().insert(
-                header::SET_COOKIE,
-                session::set_cookie(&state.settings, &token),
-            );
-            return Ok(response);
+            let welcome = "Your account is ready. You are signed in.";
+            return signed_in(&state, user.id, Some(welcome)).await;
         }
         Err(AppError::Conflict(_)) => {
             let mut errors = Errors::none();
@@ -249,7 +240,7 @@ pub async fn register(
     Ok(render(
         StatusCode::UNPROCESSABLE_ENTITY,
         &RegisterPage {
-            chrome: Chrome::anonymous("Create an account").with_errors(&errors),
+            chrome: Chrome::anonymous("Create an account", Section::None).with_errors(&errors),
             fields: register_fields(&form),
             errors,
         },
@@ -266,7 +257,7 @@ pub struct HelpPage {
 pub async fn help(signed: Result<Signed, PageError>) -> Response {
     let chrome = match signed {
         Ok(mut signed) => Chrome::signed(&mut signed, "Who sees what", Section::None),
-        Err(_) => Chrome::anonymous("Who sees what"),
+        Err(_) => Chrome::anonymous("Who sees what", Section::None),
     };
     ok(&HelpPage { chrome }).into_response()
 }

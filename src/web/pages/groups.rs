@@ -16,6 +16,7 @@ use crate::mentoring::{self, OfferAccess};
 use crate::paging::PageRequest;
 use crate::state::AppState;
 use crate::web::form::Post;
+use crate::web::pages::shared::{ConfirmPage, Nothing, done};
 use crate::web::session::Signed;
 use crate::web::{Chrome, Errors, PageResult, Section, ok, render, see_other, when};
 
@@ -195,7 +196,8 @@ pub struct GroupPage {
     join: JoinView,
 }
 
-fn rsvp_words(status: RsvpStatus, position: Option<i64>) -> String {
+/// An answer to an event, as its person reads it.
+pub fn rsvp_words(status: RsvpStatus, position: Option<i64>) -> String {
     match (status, position) {
         (RsvpStatus::Going, _) => "You are going.".to_string(),
         (RsvpStatus::Waitlisted, Some(n)) => {
@@ -430,6 +432,7 @@ pub async fn join(
             visibility: Some(visibility),
             consent_version: form.consent_version.as_deref().and_then(|v| v.parse().ok()),
         };
+        let accepted = choice.consent_version;
         match memberships::join(&state.pool, &group, choice).await {
             Ok(joined) => {
                 let detail = directory::detail(&state.pool, &group).await?;
@@ -450,14 +453,23 @@ pub async fn join(
                         seen_by(m.visibility)
                     ),
                     Joined::Existing(m) => format!(
-                        "Your choices for {} are saved. {}",
+                        "Your choices for {} are saved{}. {}",
                         detail.name,
+                        if accepted.is_some() && accepted == m.consent_version.map(i64::from) {
+                            ", and you accepted its privacy notice"
+                        } else {
+                            ""
+                        },
                         seen_by(m.visibility)
                     ),
                 };
-                crate::auth::web_session::set_flash(&state.pool, signed.session.id, &message)
-                    .await?;
-                return Ok(see_other(&format!("/groups/{}", group.slug)));
+                return done(
+                    &state,
+                    &signed,
+                    &message,
+                    &format!("/groups/{}", group.slug),
+                )
+                .await;
             }
             Err(AppError::Conflict(detail)) => {
                 errors.push("visibility", crate::web::sentence(&detail))
@@ -476,14 +488,6 @@ pub async fn join(
     Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
 }
 
-#[derive(Template)]
-#[template(path = "leave.html")]
-pub struct LeavePage {
-    chrome: Chrome,
-    slug: String,
-    group_name: String,
-}
-
 pub async fn leave_page(
     State(state): State<AppState>,
     mut signed: Signed,
@@ -494,19 +498,14 @@ pub async fn leave_page(
     if detail.my_membership.is_none() {
         return Ok(see_other(&format!("/groups/{}", group.slug)));
     }
-    Ok(ok(&LeavePage {
-        chrome: Chrome::signed(
-            &mut signed,
-            format!("Leave {}?", detail.name),
-            Section::MyGroups,
-        ),
-        slug: group.slug,
-        group_name: detail.name,
-    }))
+    let name = &detail.name;
+    ConfirmPage::new(&mut signed, Section::MyGroups, format!("Leave {name}?"))
+        .consequence("You will no longer be on the group's member list. Your places at the group's members-only events and your mentoring requests in this group will be cancelled.")
+        .consequence("You can join again at any time.")
+        .button(format!("/groups/{}/leave", group.slug), format!("Leave {name}"))
+        .back(format!("/groups/{}", group.slug), "Stay in the group")
+        .answer()
 }
-
-#[derive(Deserialize)]
-pub struct Nothing {}
 
 pub async fn leave(
     State(state): State<AppState>,
@@ -517,13 +516,8 @@ pub async fn leave(
     let group = directory::resolve(&state.pool, &signed.user, &slug).await?;
     let detail = directory::detail(&state.pool, &group).await?;
     lifecycle::leave(&state.pool, &group).await?;
-    crate::auth::web_session::set_flash(
-        &state.pool,
-        signed.session.id,
-        &format!("You left {}.", detail.name),
-    )
-    .await?;
-    Ok(see_other("/me/groups"))
+    let message = format!("You left {}.", detail.name);
+    done(&state, &signed, &message, "/me/groups").await
 }
 
 #[derive(Deserialize)]
@@ -557,11 +551,8 @@ pub async fn rsvp(
             format!("{} is full. You are on the waitlist.", detail.title)
         }
     };
-    crate::auth::web_session::set_flash(&state.pool, signed.session.id, &message).await?;
-    Ok(see_other(&back_to(
-        post.form.back.as_deref(),
-        &event.group_slug,
-    )))
+    let back = back_to(post.form.back.as_deref(), &event.group_slug);
+    done(&state, &signed, &message, &back).await
 }
 
 pub async fn cancel_rsvp(
@@ -573,16 +564,9 @@ pub async fn cancel_rsvp(
     let event = events::resolve(&state.pool, &signed.user, &id).await?;
     rsvp::withdraw(&state.pool, &event).await?;
     let detail = store::detail(&state.pool, &event).await?;
-    crate::auth::web_session::set_flash(
-        &state.pool,
-        signed.session.id,
-        &format!("You cancelled your place at {}.", detail.title),
-    )
-    .await?;
-    Ok(see_other(&back_to(
-        post.form.back.as_deref(),
-        &event.group_slug,
-    )))
+    let message = format!("You cancelled your place at {}.", detail.title);
+    let back = back_to(post.form.back.as_deref(), &event.group_slug);
+    done(&state, &signed, &message, &back).await
 }
 
 #[derive(Template)]
@@ -651,13 +635,8 @@ pub async fn mentoring_request(
     let message = (!message.is_empty()).then_some(message);
     match mentoring::request(&state.pool, &offer_ref, message).await {
         Ok(request) => {
-            crate::auth::web_session::set_flash(
-                &state.pool,
-                signed.session.id,
-                &format!("Your request for {} was sent.", request.offer_title),
-            )
-            .await?;
-            Ok(see_other("/me/mentoring"))
+            let message = format!("Your request for {} was sent.", request.offer_title);
+            done(&state, &signed, &message, "/me/mentoring").await
         }
         Err(error) => {
             let errors = Errors::from_app(error)?;

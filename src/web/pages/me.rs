@@ -2,15 +2,15 @@
 
 use askama::Template;
 use axum::extract::{Path, State};
-use serde::Deserialize;
 
-use crate::events::{RsvpStatus, calendar, rsvp};
+use crate::events::{calendar, rsvp};
 use crate::groups::memberships;
 use crate::groups::{MembershipRole, MembershipStatus, MembershipType};
 use crate::mentoring::{self, RequestStatus};
 use crate::state::AppState;
 use crate::web::form::Post;
-use crate::web::pages::groups::seen_by;
+use crate::web::pages::groups::{rsvp_words, seen_by};
+use crate::web::pages::shared::{Nothing, done};
 use crate::web::session::Signed;
 use crate::web::{Chrome, PageResult, Section, day, ok, see_other, when};
 
@@ -23,6 +23,8 @@ pub struct MyGroup {
     name: String,
     summary: String,
     seen_by: &'static str,
+    /// The group's privacy notice changed since the member accepted it.
+    notice_changed: bool,
 }
 
 #[derive(Template)]
@@ -53,6 +55,7 @@ pub async fn groups(State(state): State<AppState>, mut signed: Signed) -> PageRe
                 name,
                 summary,
                 seen_by: seen_by(m.visibility),
+                notice_changed: m.consent_outdated,
             }
         })
         .collect();
@@ -89,13 +92,7 @@ pub async fn events(State(state): State<AppState>, mut signed: Signed) -> PageRe
             status: if r.cancelled {
                 "This event is cancelled.".to_string()
             } else {
-                match (r.status, r.waitlist_position) {
-                    (RsvpStatus::Going, _) => "You are going.".to_string(),
-                    (RsvpStatus::Waitlisted, Some(n)) => {
-                        format!("You are number {n} on the waitlist.")
-                    }
-                    (RsvpStatus::Waitlisted, None) => "You are on the waitlist.".to_string(),
-                }
+                rsvp_words(r.status, r.waitlist_position)
             },
             when: when(r.starts_at),
             cancelled: r.cancelled,
@@ -126,18 +123,10 @@ pub async fn calendar(State(state): State<AppState>, mut signed: Signed) -> Page
     }))
 }
 
-#[derive(Deserialize)]
-pub struct Nothing {}
-
 pub async fn rotate_calendar(State(state): State<AppState>, post: Post<Nothing>) -> PageResult {
     calendar::rotate(&state.pool, &state.feeds, post.signed.user.id).await?;
-    crate::auth::web_session::set_flash(
-        &state.pool,
-        post.signed.session.id,
-        "You have a new calendar address. The old one no longer works.",
-    )
-    .await?;
-    Ok(see_other("/me/calendar"))
+    let message = "You have a new calendar address. The old one no longer works.";
+    done(&state, &post.signed, message, "/me/calendar").await
 }
 
 pub struct MyRequest {
@@ -211,11 +200,6 @@ pub async fn withdraw_mentoring_request(
         RequestStatus::Withdrawn,
     )
     .await?;
-    crate::auth::web_session::set_flash(
-        &state.pool,
-        post.signed.session.id,
-        &format!("You withdrew your request for {}.", request.offer_title),
-    )
-    .await?;
-    Ok(see_other("/me/mentoring"))
+    let message = format!("You withdrew your request for {}.", request.offer_title);
+    done(&state, &post.signed, &message, "/me/mentoring").await
 }

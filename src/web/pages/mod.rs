@@ -1,4 +1,5 @@
-//! The pages, by audience: signing in, the directory and groups, "my" pages.
+//! The pages, by audience: signing in, the directory and groups, "my" pages, a group's
+//! management, reports and administration; `shared` holds what several of them use.
 
 pub mod admin;
 pub mod auth;
@@ -6,11 +7,13 @@ pub mod groups;
 pub mod manage;
 pub mod me;
 pub mod reports;
+pub mod shared;
 
 use axum::Router;
 use axum::routing::{get, post};
 
 use crate::state::AppState;
+use manage::{about, events, members, mentoring};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -38,57 +41,64 @@ pub fn routes() -> Router<AppState> {
             "/mentoring/requests/{id}/withdraw",
             post(me::withdraw_mentoring_request),
         )
-        .route("/groups/{slug}/manage", get(manage::roster))
-        .route("/groups/{slug}/manage/members.csv", get(manage::roster_csv))
+        .route("/groups/{slug}/manage", get(members::roster))
+        .route(
+            "/groups/{slug}/manage/members.csv",
+            get(members::roster_csv),
+        )
         .route(
             "/groups/{slug}/manage/members/{id}/approve",
-            post(manage::approve),
+            post(members::approve),
         )
         .route(
             "/groups/{slug}/manage/members/{id}/remove",
-            get(manage::remove_page).post(manage::remove),
+            get(members::remove_page).post(members::remove),
         )
         .route(
             "/groups/{slug}/manage/members/{id}/promote",
-            get(manage::promote_page).post(manage::promote),
+            get(members::promote_page).post(members::promote),
         )
-        .route("/groups/{slug}/manage/events", get(manage::events))
+        .route("/groups/{slug}/manage/events", get(events::list))
         .route(
             "/groups/{slug}/manage/events/new",
-            get(manage::new_event_page).post(manage::new_event),
+            get(events::new_page).post(events::create),
         )
         .route(
             "/groups/{slug}/manage/events/{id}/edit",
-            get(manage::edit_event_page).post(manage::edit_event),
+            get(events::edit_page).post(events::edit),
         )
         .route(
             "/groups/{slug}/manage/events/{id}/cancel",
-            get(manage::cancel_event_page).post(manage::cancel_event),
+            get(events::cancel_page).post(events::cancel),
         )
         .route(
             "/groups/{slug}/manage/events/{id}/attendees",
-            get(manage::attendees),
+            get(events::attendees),
         )
-        .route("/groups/{slug}/manage/mentoring", get(manage::mentoring))
+        .route("/groups/{slug}/manage/mentoring", get(mentoring::list))
         .route(
             "/groups/{slug}/manage/mentoring/new",
-            get(manage::new_offer_page).post(manage::new_offer),
+            get(mentoring::new_offer_page).post(mentoring::new_offer),
         )
         .route(
             "/groups/{slug}/manage/mentoring/{id}/close",
-            get(manage::close_offer_page).post(manage::close_offer),
+            get(mentoring::close_offer_page).post(mentoring::close_offer),
         )
         .route(
             "/groups/{slug}/manage/mentoring/requests/{id}/accept",
-            post(manage::accept_request),
+            post(mentoring::accept_request),
         )
         .route(
             "/groups/{slug}/manage/mentoring/requests/{id}/decline",
-            post(manage::decline_request),
+            post(mentoring::decline_request),
         )
         .route(
             "/groups/{slug}/manage/page",
-            get(manage::page_text_page).post(manage::page_text),
+            get(about::page_text_page).post(about::page_text),
+        )
+        .route(
+            "/groups/{slug}/manage/notice",
+            get(about::notice_page).post(about::publish_notice),
         )
         .route("/reports", get(reports::reports))
         .route("/reports/groups.csv", get(reports::groups_csv))
@@ -110,7 +120,11 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/groups", get(admin::groups))
         .route(
             "/admin/groups/new",
-            get(admin::new_group_page_get).post(admin::new_group),
+            get(admin::new_group_page).post(admin::new_group),
+        )
+        .route(
+            "/admin/groups/{slug}/edit",
+            get(admin::edit_group_page).post(admin::edit_group),
         )
         .route(
             "/admin/groups/{slug}/archive",

@@ -4,17 +4,25 @@ use askama::Template;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 
+use crate::accounts::ReportReader;
 use crate::error::AppError;
-use crate::groups::directory;
-use crate::paging::PageRequest;
 use crate::reports::breakdown::{Breakdown, By};
 use crate::reports::export;
 use crate::reports::groups::Groups;
 use crate::reports::memberships::{self, Memberships};
 use crate::reports::period::Period;
 use crate::state::AppState;
+use crate::web::pages::shared::every_group;
 use crate::web::session::Signed;
-use crate::web::{Chrome, PageResult, Section, ok};
+use crate::web::{Chrome, PageError, PageResult, Section, ok};
+
+/// HR or an admin; for anyone else these pages do not exist.
+fn report_reader(signed: &Signed) -> Result<ReportReader, PageError> {
+    Ok(signed
+        .user
+        .report_reader()
+        .map_err(|_| AppError::NotFound)?)
+}
 
 #[derive(Template)]
 #[template(path = "reports.html")]
@@ -25,26 +33,8 @@ pub struct ReportsPage {
 }
 
 pub async fn reports(State(state): State<AppState>, mut signed: Signed) -> PageResult {
-    signed
-        .user
-        .report_reader()
-        .map_err(|_| AppError::NotFound)?;
-    let mut groups = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = directory::list(
-            &state.pool,
-            &signed.user,
-            None,
-            &PageRequest::new(100, cursor)?,
-        )
-        .await?;
-        groups.extend(page.items.into_iter().map(|g| (g.slug, g.name)));
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    report_reader(&signed)?;
+    let mut groups = every_group(&state, &signed).await?;
     groups.sort_by(|a, b| a.1.cmp(&b.1));
     Ok(ok(&ReportsPage {
         chrome: Chrome::signed(&mut signed, "Reports", Section::Reports),
@@ -68,10 +58,7 @@ pub async fn groups_csv(
     signed: Signed,
     Query(query): Query<PeriodQuery>,
 ) -> PageResult {
-    let reader = signed
-        .user
-        .report_reader()
-        .map_err(|_| AppError::NotFound)?;
+    let reader = report_reader(&signed)?;
     let period = Period::parse(
         blank(query.from).as_deref(),
         blank(query.to).as_deref(),
@@ -102,10 +89,7 @@ pub async fn memberships_csv(
     signed: Signed,
     Query(query): Query<GroupQuery>,
 ) -> PageResult {
-    let reader = signed
-        .user
-        .report_reader()
-        .map_err(|_| AppError::NotFound)?;
+    let reader = report_reader(&signed)?;
     let group = match blank(query.group) {
         Some(slug) => Some(memberships::find_group(&state.pool, &slug).await?),
         None => None,
@@ -123,10 +107,7 @@ pub async fn breakdown_csv(
     signed: Signed,
     Query(query): Query<ByQuery>,
 ) -> PageResult {
-    let reader = signed
-        .user
-        .report_reader()
-        .map_err(|_| AppError::NotFound)?;
+    let reader = report_reader(&signed)?;
     let by = By::parse(query.by.as_deref())?;
     let min_cell_size = i64::from(state.settings.reports.min_cell_size);
     Ok(export::start(
