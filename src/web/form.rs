@@ -199,6 +199,7 @@ pub fn label_for(field: &str) -> String {
         "ends_at" => "End",
         "online_url" => "Online link",
         "consent_version" => "Privacy notice",
+        "text" => "Text of the notice",
         other => {
             return super::sentence(&other.replace('_', " "))
                 .trim_end_matches('.')

@@ -97,13 +97,19 @@ impl Chrome {
         }
     }
 
-    /// The chrome of a page for someone not signed in: the navigation offers to sign in.
+    /// The chrome of a page for someone not signed in: the navigation offers to sign in
+    /// (except on the sign-in page itself, whose button is the one way in).
     pub fn anonymous(title: impl Into<String>, section: Section) -> Self {
+        let links: &[_] = if section == Section::SignIn {
+            &[]
+        } else {
+            &[("/login", "Sign in", Section::SignIn)]
+        };
         Self {
             title: title.into(),
             css: assets::stylesheet_path(),
             user_name: None,
-            nav: nav(&[("/login", "Sign in", Section::SignIn)], section),
+            nav: nav(links, section),
             csrf: String::new(),
             flash: None,
         }
@@ -243,21 +249,14 @@ async fn error_chrome(
     status: StatusCode,
     title: &str,
 ) -> Chrome {
-    if session::token_from(headers, &state.settings).is_none() {
+    let settings = &state.settings;
+    if session::token_from(headers, settings).is_none() {
         return Chrome::anonymous(title, Section::None);
     }
     if status.is_server_error() {
         return Chrome::employee(title);
     }
-    match Signed::find(
-        &state.pool,
-        &state.settings,
-        &state.principals,
-        headers,
-        false,
-    )
-    .await
-    {
+    match Signed::find(&state.pool, settings, &state.principals, headers, false).await {
         Ok(Some(mut signed)) => Chrome::signed(&mut signed, title, Section::None),
         Ok(None) => Chrome::anonymous(title, Section::None),
         Err(_) => Chrome::employee(title),
@@ -506,6 +505,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sqlx::PgPool;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -549,6 +549,49 @@ mod tests {
             &headers(&[("sec-fetch-site", "same-origin")]),
             public
         ));
+    }
+
+    fn links(chrome: &Chrome) -> Vec<&str> {
+        chrome.nav.iter().map(|l| l.label).collect()
+    }
+
+    #[tokio::test]
+    async fn error_pages_show_a_sign_in_link_or_the_links_every_employee_has() {
+        let settings = Settings::defaults_for(crate::config::Environment::Test).unwrap();
+        // Never connected: these pages must not need the database.
+        let pool = PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+        let state = AppState::new(settings, pool).unwrap();
+        let anonymous = error_chrome(
+            &state,
+            &HeaderMap::new(),
+            StatusCode::NOT_FOUND,
+            "Page not found",
+        )
+        .await;
+        assert_eq!(links(&anonymous), ["Sign in"]);
+        assert_eq!(anonymous.user_name, None);
+        let cookie = headers(&[("cookie", "belong_session=abc")]);
+        for status in [
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ] {
+            let chrome = error_chrome(&state, &cookie, status, "Sorry").await;
+            assert_eq!(
+                links(&chrome),
+                [
+                    "Groups",
+                    "My groups",
+                    "My events",
+                    "My mentoring",
+                    "Calendar feed"
+                ],
+                "{status}"
+            );
+            assert_eq!(
+                chrome.csrf, "",
+                "no sign-out form without the session's token"
+            );
+        }
     }
 
     #[test]

@@ -344,7 +344,34 @@ async fn errors_are_pages_in_the_layout_and_the_api_keeps_problem_json() {
             "{path}: in the layout"
         );
         assert!(body.contains("<h1>Page not found</h1>"), "{path}");
+        assert!(
+            body.contains("href=\"/me/groups\"") && body.contains("Sign out"),
+            "{path}: with the navigation of the person signed in: {body}"
+        );
     }
+    // Someone not signed in (or whose session ended) is offered the way in.
+    for cookie in ["", "belong_session=not-a-session"] {
+        let (status, _, body) = page(&app, "/no/such/page", cookie).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("<a href=\"/login\">Sign in</a>"), "{body}");
+        assert!(!body.contains("Sign out"), "{body}");
+    }
+    // A refused form, and a page someone may not use, keep the navigation too.
+    let (status, _, body) = post(
+        &app,
+        "/groups/no-such-group/join",
+        &cookie,
+        Some("https://evil.example"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(body.contains("This request was refused"), "{body}");
+    assert!(body.contains("href=\"/me/groups\""), "{body}");
+    let (status, _, body) = page(&app, "/admin/users", &cookie).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("href=\"/me/groups\""), "{body}");
+    assert!(!body.contains("href=\"/admin/users\""), "{body}");
     let api = browser()
         .get(format!("{}/api/v1/nothing", app.base))
         .send()
@@ -358,13 +385,9 @@ async fn errors_are_pages_in_the_layout_and_the_api_keeps_problem_json() {
         .await
         .unwrap();
     assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert!(
-        wrong_method
-            .text()
-            .await
-            .unwrap()
-            .contains("Skip to main content")
-    );
+    let body = wrong_method.text().await.unwrap();
+    assert!(body.contains("Skip to main content"), "{body}");
+    assert!(body.contains("<a href=\"/login\">Sign in</a>"), "{body}");
 }
 
 #[tokio::test]

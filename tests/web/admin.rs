@@ -1,35 +1,12 @@
 //! HR downloads each report; an admin grants a role and deactivates someone, whose open page
 //! then goes back to sign-in.
 
-use reqwest::header::COOKIE;
 use serde_json::json;
 
 use crate::browser::Browser;
 use crate::employee::sign_in;
 use crate::fixtures::person;
 use crate::helpers::spawn_app;
-
-/// Fetches a download with the browser's own session cookie (a browser saves downloads to a
-/// file, which a test cannot read back easily); answers the status, type and body.
-async fn download(browser: &Browser, href: &str) -> (u16, String, String) {
-    let cookie = browser
-        .client
-        .get_named_cookie("belong_session")
-        .await
-        .unwrap();
-    let response = reqwest::Client::new()
-        .get(format!("{}{href}", browser.base))
-        .header(COOKIE, format!("belong_session={}", cookie.value()))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let kind = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    (status, kind, response.text().await.unwrap())
-}
 
 #[tokio::test]
 async fn hr_downloads_each_report_and_an_admin_grants_a_role_and_deactivates_someone() {
@@ -73,12 +50,14 @@ async fn hr_downloads_each_report_and_an_admin_grants_a_role_and_deactivates_som
             .as_str()
             .unwrap()
             .to_string();
-        let (status, kind, body) = download(&browser, &format!("{form}?{query}")).await;
+        let (status, kind, body) = browser.download(&format!("{form}?{query}")).await;
         assert_eq!(status, 200, "{form}: {body}");
         assert_eq!(kind, "text/csv; charset=utf-8");
         assert!(body.starts_with(expect), "{form}: {body}");
     }
-    let (_, _, memberships) = download(&browser, "/reports/memberships.csv?group=veterans").await;
+    let (_, _, memberships) = browser
+        .download("/reports/memberships.csv?group=veterans")
+        .await;
     assert!(
         memberships.contains(&public.email),
         "public memberships are named: {memberships}"
@@ -99,9 +78,13 @@ async fn hr_downloads_each_report_and_an_admin_grants_a_role_and_deactivates_som
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     assert_eq!(downloads, 4, "every download is audited");
-    // An admin page is no page for HR.
+    // An admin page is no page for HR; the 404 page keeps HR's own navigation.
     browser.goto("/admin/users").await;
     assert_eq!(browser.h1().await, "Page not found");
+    let nav = browser.text("header nav").await;
+    assert!(nav.contains("Reports") && !nav.contains("Admin"), "{nav}");
+    assert!(browser.text("header").await.contains("Sign out"));
+    browser.check_accessibility().await;
     browser.goto("/").await;
     browser.press("Sign out").await;
 
@@ -153,6 +136,98 @@ async fn hr_downloads_each_report_and_an_admin_grants_a_role_and_deactivates_som
 
     browser.press("Audit log").await;
     assert!(browser.main_text().await.contains("user.deactivated"));
+    browser.check_accessibility().await;
+    browser.finish().await;
+}
+
+#[tokio::test]
+async fn an_admin_creates_edits_and_archives_a_group() {
+    let app = spawn_app().await;
+    let boss = person(&app, "Ada Admin").await;
+    app.grant(&boss, "admin").await;
+    let Some(browser) = Browser::start(&app.base, true).await else {
+        return;
+    };
+    sign_in(&browser, &boss.email, false).await;
+    browser.goto("/admin/groups").await;
+    browser.check_accessibility().await;
+
+    // Creates a group; an empty form first.
+    browser.press("Create a group").await;
+    assert_eq!(browser.h1().await, "Create a group");
+    browser.check_accessibility().await;
+    browser.press("Create the group").await;
+    assert!(browser.title().await.starts_with("Error: "));
+    let summary = browser.text(".error-summary").await;
+    assert!(summary.contains("Name is required"), "{summary}");
+    browser.check_accessibility().await;
+    browser.fill("#name", "Parents Network").await;
+    browser.fill("#slug", "parents").await;
+    browser
+        .fill("#tagline", "For parents and carers at work")
+        .await;
+    browser
+        .fill("#mission", "Support for working parents and carers.")
+        .await;
+    browser.press("Create the group").await;
+    assert_eq!(browser.path().await, "/groups/parents");
+    assert!(
+        browser
+            .text(".banner")
+            .await
+            .contains("You created Parents Network.")
+    );
+
+    // Edits it: the name emptied by mistake, then a new name and approval to join.
+    browser.goto("/admin/groups").await;
+    browser.press("Edit Parents Network").await;
+    assert_eq!(browser.path().await, "/admin/groups/parents/edit");
+    assert_eq!(browser.h1().await, "Edit Parents Network");
+    assert!(
+        browser.main_text().await.contains("/groups/parents"),
+        "the address that stays"
+    );
+    browser.check_accessibility().await;
+    browser.fill("#name", "").await;
+    browser.press("Save Parents Network").await;
+    assert!(browser.title().await.starts_with("Error: "));
+    let summary = browser.text(".error-summary").await;
+    assert!(summary.contains("Name"), "{summary}");
+    browser.check_accessibility().await;
+    browser.fill("#name", "Parents and Carers Network").await;
+    browser.click("#join_policy-approval").await;
+    browser.press("Save Parents Network").await;
+    assert_eq!(browser.path().await, "/admin/groups");
+    assert!(
+        browser
+            .text(".banner")
+            .await
+            .contains("You saved Parents and Carers Network.")
+    );
+    let (_, group) = app.get("/api/v1/groups/parents", Some(&boss.token)).await;
+    assert_eq!(group["name"], "Parents and Carers Network");
+    assert_eq!(group["join_policy"], "approval");
+    assert_eq!(group["mission"], "Support for working parents and carers.");
+
+    // Archives it through the confirmation page.
+    browser.press("Archive Parents and Carers Network").await;
+    assert_eq!(browser.h1().await, "Archive Parents and Carers Network?");
+    browser.check_accessibility().await;
+    browser.press("Archive Parents and Carers Network").await;
+    assert!(
+        browser
+            .text(".banner")
+            .await
+            .contains("Parents and Carers Network is archived.")
+    );
+    let (_, group) = app.get("/api/v1/groups/parents", Some(&boss.token)).await;
+    assert_eq!(group["archived"], true);
+
+    // A page that does not exist keeps the admin's navigation.
+    browser.goto("/admin/no-such-page").await;
+    assert_eq!(browser.h1().await, "Page not found");
+    let nav = browser.text("header nav").await;
+    assert!(nav.contains("My groups") && nav.contains("Admin"), "{nav}");
     browser.check_accessibility().await;
     browser.finish().await;
 }

@@ -256,6 +256,31 @@ impl Browser {
         }
     }
 
+    /// Fetches a download with the browser's own session cookie (a browser saves downloads to
+    /// a file, which a test cannot read back easily); answers the status, type and body.
+    pub async fn download(&self, href: &str) -> (u16, String, String) {
+        let cookie = self
+            .client
+            .get_named_cookie("belong_session")
+            .await
+            .unwrap();
+        let response = reqwest::Client::new()
+            .get(format!("{}{href}", self.base))
+            .header(
+                reqwest::header::COOKIE,
+                format!("belong_session={}", cookie.value()),
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        (status, kind, response.text().await.unwrap())
+    }
+
     /// Runs axe-core on the page and fails on any WCAG 2.0/2.1 A or AA violation.
     pub async fn check_accessibility(&self) {
         let axe = axe_source();

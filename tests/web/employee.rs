@@ -397,3 +397,115 @@ async fn forms_without_their_token_or_from_another_site_are_refused() {
     assert_eq!(me["memberships"], json!([]), "nothing was joined");
     browser.finish().await;
 }
+
+#[tokio::test]
+async fn a_newcomer_registers_asks_for_mentoring_and_makes_a_new_calendar_address() {
+    let w = world().await;
+    let (status, offer) = w
+        .app
+        .post(
+            "/api/v1/groups/pride/mentoring-offers",
+            Some(&w.lead.token),
+            json!({"title": "Coming out at work", "slots": 2}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{offer}");
+    let Some(browser) = Browser::start(&w.app.base, true).await else {
+        return;
+    };
+
+    // Before signing in: help, and a page that does not exist, offer to sign in.
+    browser.goto("/help").await;
+    assert_eq!(browser.h1().await, "Who sees what");
+    browser.check_accessibility().await;
+    browser.goto("/no/such/page").await;
+    assert_eq!(browser.h1().await, "Page not found");
+    assert_eq!(browser.text("header nav").await, "Sign in");
+    browser.check_accessibility().await;
+
+    // Registers: an empty form first.
+    browser.press("Sign in").await;
+    browser.press("Create an account").await;
+    assert_eq!(browser.path().await, "/register");
+    browser.check_accessibility().await;
+    browser.press("Create account").await;
+    assert!(browser.title().await.starts_with("Error: "));
+    browser.check_accessibility().await;
+    let email = format!("robin-{}@example.com", uuid::Uuid::new_v4().simple());
+    browser.fill("#display_name", "Robin Newcomer").await;
+    browser.fill("#email", &email).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.press("Create account").await;
+    assert_eq!(browser.path().await, "/");
+    assert!(
+        browser
+            .text(".banner")
+            .await
+            .contains("Your account is ready.")
+    );
+
+    // Joins Pride Network as a member, after reading its notice, and asks for mentoring.
+    browser.goto("/groups/pride/join").await;
+    browser.check_accessibility().await;
+    browser.click("#type-member").await;
+    browser.click("#consent_version").await;
+    browser.press("Join Pride Network").await;
+    browser.press("Ask Lee Lead for mentoring").await;
+    let page = browser.main_text().await;
+    assert!(
+        page.contains("The mentor and this group's leads will see your name and message."),
+        "{page}"
+    );
+    browser.check_accessibility().await;
+    browser
+        .fill("#message", "I would like to talk about being out at work.")
+        .await;
+    browser.press("Ask Lee Lead for mentoring").await;
+    assert_eq!(browser.path().await, "/me/mentoring");
+    assert!(
+        browser
+            .text(".banner")
+            .await
+            .contains("Your request for Coming out at work was sent.")
+    );
+    assert!(browser.main_text().await.contains("Waiting for an answer"));
+    browser.check_accessibility().await;
+    browser
+        .press("Withdraw my request for Coming out at work")
+        .await;
+    assert!(
+        browser
+            .text(".banner")
+            .await
+            .contains("You withdrew your request for Coming out at work.")
+    );
+
+    // The calendar feed: its address, then a new one.
+    browser.press("Calendar feed").await;
+    browser.check_accessibility().await;
+    let address = |b: &Browser| {
+        let client = b.client.clone();
+        async move {
+            client
+                .find(fantoccini::Locator::Css("#feed"))
+                .await
+                .unwrap()
+                .prop("value")
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let old = address(&browser).await;
+    assert!(old.contains("/ical/"), "{old}");
+    browser.press("Make a new calendar address").await;
+    assert!(
+        browser
+            .text(".banner")
+            .await
+            .contains("You have a new calendar address.")
+    );
+    let new = address(&browser).await;
+    assert!(new.contains("/ical/") && new != old, "{old} → {new}");
+    browser.finish().await;
+}
