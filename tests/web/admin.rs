@@ -202,7 +202,7 @@ async fn an_admin_creates_edits_and_archives_a_group() {
         browser
             .text(".banner")
             .await
-            .contains("You saved Parents and Carers Network.")
+            .contains("The page of Parents and Carers Network is saved.")
     );
     let (_, group) = app.get("/api/v1/groups/parents", Some(&boss.token)).await;
     assert_eq!(group["name"], "Parents and Carers Network");

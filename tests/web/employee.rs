@@ -8,15 +8,15 @@ use crate::browser::Browser;
 use crate::fixtures::{event, person, rsvp};
 use crate::helpers::{PASSWORD, TestApp, TestUser, spawn_app};
 
-struct World {
-    app: TestApp,
-    employee: TestUser,
-    lead: TestUser,
+pub struct World {
+    pub app: TestApp,
+    pub employee: TestUser,
+    pub lead: TestUser,
 }
 
 /// Pride Network with a lead, a full event (one place, taken) and an open event; Veterans
 /// Network beside it, so that the search has something to leave out.
-async fn world() -> World {
+pub async fn world() -> World {
     let app = spawn_app().await;
     let admin = app.admin().await;
     app.create_group(&admin, "pride", "Pride Network", "open")

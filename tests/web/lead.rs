@@ -5,7 +5,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::browser::Browser;
-use crate::employee::sign_in;
+use crate::employee::{World, sign_in, world};
 use crate::fixtures::person;
 use crate::helpers::spawn_app;
 
@@ -154,21 +154,12 @@ async fn a_lead_approves_a_member_posts_an_event_and_accepts_a_mentoring_request
 
 #[tokio::test]
 async fn a_lead_publishes_a_changed_privacy_notice_and_a_member_accepts_it_again() {
-    let app = spawn_app().await;
-    let admin = app.admin().await;
-    app.create_group(&admin, "pride", "Pride Network", "open")
-        .await;
-    let lead = person(&app, "Lee Lead").await;
-    app.make_lead(&admin, &lead, "pride").await;
-    let (status, notice) = app
-        .put(
-            "/api/v1/groups/pride/privacy-notice",
-            Some(&lead.token),
-            json!({"text": "Leads see every member."}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{notice}");
-    let sam = person(&app, "Sam Lee").await;
+    // Pride Network's notice is at version 1; Sam joins as a private ally, accepting it.
+    let World {
+        app,
+        employee: sam,
+        lead,
+    } = world().await;
     let (status, joined) = app
         .put(
             "/api/v1/groups/pride/membership",
@@ -196,6 +187,7 @@ async fn a_lead_publishes_a_changed_privacy_notice_and_a_member_accepts_it_again
         "the consequence is said before the button: {page}"
     );
     browser.check_accessibility().await;
+    browser.screenshot_for_docs("lead-notice.png", None).await;
 
     // Too long: the form comes back with the text and what is wrong.
     browser
@@ -354,7 +346,7 @@ async fn a_lead_edits_the_page_and_an_event_cancels_it_and_posts_and_closes_an_o
         browser
             .text(".banner")
             .await
-            .contains("The group's page is saved.")
+            .contains("The page of Abilities Network is saved.")
     );
     assert!(
         browser

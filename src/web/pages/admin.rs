@@ -16,7 +16,7 @@ use crate::paging::PageRequest;
 use crate::state::AppState;
 use crate::web::form::Post;
 use crate::web::pages::shared::{
-    ConfirmPage, CursorQuery, FormPage, GroupForm, Nothing, done, every_group,
+    ConfirmPage, CursorQuery, FormPage, GroupForm, Nothing, done, every_group, save_group,
 };
 use crate::web::session::Signed;
 use crate::web::{Chrome, Errors, PageError, PageResult, Section, ok, render, when};
@@ -320,16 +320,15 @@ pub async fn edit_group(
 ) -> PageResult {
     let Post { mut signed, form } = post;
     let (_, group, name) = admin_group(&state, &signed, &slug).await?;
-    match editing::update(&state.pool, &group, form.to_domain(false)).await {
-        Ok(()) => {
-            let message = format!("You saved {}.", form.name.trim());
-            done(&state, &signed, &message, "/admin/groups").await
-        }
-        Err(error) => {
-            let errors = Errors::from_app(error)?;
-            edit_group_form(&mut signed, &group, &name, &form, errors)
-        }
-    }
+    save_group(
+        &state,
+        &mut signed,
+        &group,
+        &form,
+        "/admin/groups",
+        |signed, errors| edit_group_form(signed, &group, &name, &form, errors),
+    )
+    .await
 }
 
 pub async fn archive_page(

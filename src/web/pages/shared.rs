@@ -6,7 +6,8 @@ use askama::Template;
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use crate::groups::editing::GroupFields;
+use crate::groups::directory::GroupRef;
+use crate::groups::editing::{self, GroupFields};
 use crate::paging::PageRequest;
 use crate::state::AppState;
 use crate::web::form::Field;
@@ -269,6 +270,25 @@ impl GroupForm {
             description: Some(self.description.clone()),
             join_policy: (!self.join_policy.is_empty()).then(|| self.join_policy.clone()),
         }
+    }
+}
+
+/// Saves a group's fields from either of its edit pages (a lead's page text, an admin's
+/// group page): the banner and a 303 to `saved_to`, or `page` again with what is wrong.
+pub async fn save_group(
+    state: &AppState,
+    signed: &mut Signed,
+    group: &GroupRef,
+    form: &GroupForm,
+    saved_to: &str,
+    page: impl FnOnce(&mut Signed, Errors) -> PageResult,
+) -> PageResult {
+    match editing::update(&state.pool, group, form.to_domain(false)).await {
+        Ok(()) => {
+            let message = format!("The page of {} is saved.", form.name.trim());
+            done(state, signed, &message, saved_to).await
+        }
+        Err(error) => page(signed, Errors::from_app(error)?),
     }
 }
 

@@ -6,12 +6,11 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 
 use crate::groups::directory::{self, GroupRef};
-use crate::groups::editing;
 use crate::groups::notice::{self, NoticeEdit, PrivacyNotice};
 use crate::state::AppState;
 use crate::web::form::{Field, Post};
 use crate::web::pages::manage::{manage_path, managed};
-use crate::web::pages::shared::{FormPage, GroupForm, ManageNav, done};
+use crate::web::pages::shared::{FormPage, GroupForm, ManageNav, done, save_group};
 use crate::web::session::Signed;
 use crate::web::{Errors, PageResult, Section, when};
 
@@ -55,16 +54,11 @@ pub async fn page_text(
 ) -> PageResult {
     let Post { mut signed, form } = post;
     let (group, name) = managed(&state, &signed, &slug).await?;
-    match editing::update(&state.pool, &group, form.to_domain(false)).await {
-        Ok(()) => {
-            let to = format!("/groups/{}", group.slug);
-            done(&state, &signed, "The group's page is saved.", &to).await
-        }
-        Err(error) => {
-            let errors = Errors::from_app(error)?;
-            page_form(&mut signed, &group, &name, &form, errors)
-        }
-    }
+    let to = format!("/groups/{}", group.slug);
+    save_group(&state, &mut signed, &group, &form, &to, |signed, errors| {
+        page_form(signed, &group, &name, &form, errors)
+    })
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -105,7 +99,7 @@ fn notice_form(
     .back(manage_path(group, ""))
     .fields(vec![
         Field::new("text", "Text of the notice", "textarea", text).hint(
-            "Up to 10,000 characters; blank lines start new paragraphs. Leave it empty to remove the notice: no one is then asked to accept one.",
+            "Up to 10,000 characters; line breaks are kept. Leave it empty to remove the notice: no one is then asked to accept one.",
         ),
     ])
     .errors(errors)
