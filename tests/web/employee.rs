@@ -351,6 +351,12 @@ async fn forms_without_their_token_or_from_another_site_are_refused() {
     browser.click("#type-member").await;
     browser.press("Join Pride Network").await;
     assert_eq!(browser.h1().await, "This request was refused");
+    let nav = browser.text("header nav").await;
+    assert!(
+        nav.contains("My groups"),
+        "the refusal keeps the navigation: {nav}"
+    );
+    browser.check_accessibility().await;
     let (_, me) = w.app.get("/api/v1/me", Some(&w.employee.token)).await;
     assert_eq!(me["memberships"], json!([]), "nothing was joined");
 
