@@ -172,6 +172,30 @@ impl Browser {
             .unwrap()
     }
 
+    /// An attribute of the element (empty when it has none).
+    pub async fn attr(&self, css: &str, name: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .attr(name)
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    /// A property of the element as the page has it now (`value`, `checked`…).
+    pub async fn prop(&self, css: &str, name: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .prop(name)
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
     pub async fn main_text(&self) -> String {
         self.text("main").await
     }

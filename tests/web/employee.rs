@@ -141,29 +141,10 @@ async fn employee_journey(javascript: bool) {
     let summary = browser.text(".error-summary").await;
     assert!(summary.contains("There is a problem"), "{summary}");
     assert!(summary.contains("Select whether you join as a member or as an ally"));
-    let described = browser
-        .client
-        .find(fantoccini::Locator::Css("#type"))
-        .await
-        .unwrap()
-        .attr("aria-describedby")
-        .await
-        .unwrap()
-        .unwrap_or_default();
+    let described = browser.attr("#type", "aria-describedby").await;
     assert!(described.contains("type-error"), "{described}");
-    let private_kept = browser
-        .client
-        .find(fantoccini::Locator::Css("#visibility-private"))
-        .await
-        .unwrap()
-        .prop("checked")
-        .await
-        .unwrap();
-    assert_eq!(
-        private_kept.as_deref(),
-        Some("true"),
-        "what was chosen is kept"
-    );
+    let private_kept = browser.prop("#visibility-private", "checked").await;
+    assert_eq!(private_kept, "true", "what was chosen is kept");
     if axe {
         browser.check_accessibility().await;
     }
@@ -362,15 +343,7 @@ async fn forms_without_their_token_or_from_another_site_are_refused() {
 
     // The same form, token and all, on a page of another site (127.0.0.2 is another origin).
     browser.goto("/groups/pride").await;
-    let token = browser
-        .client
-        .find(fantoccini::Locator::Css("input[name=csrf]"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap();
+    let token = browser.prop("input[name=csrf]", "value").await;
     let action = format!("{}/groups/pride/join", w.app.base);
     let html = format!(
         "<!doctype html><title>Win a prize</title><form method=post action='{action}'>\
@@ -489,20 +462,7 @@ async fn a_newcomer_registers_asks_for_mentoring_and_makes_a_new_calendar_addres
     // The calendar feed: its address, then a new one.
     browser.press("Calendar feed").await;
     browser.check_accessibility().await;
-    let address = |b: &Browser| {
-        let client = b.client.clone();
-        async move {
-            client
-                .find(fantoccini::Locator::Css("#feed"))
-                .await
-                .unwrap()
-                .prop("value")
-                .await
-                .unwrap()
-                .unwrap()
-        }
-    };
-    let old = address(&browser).await;
+    let old = browser.prop("#feed", "value").await;
     assert!(old.contains("/ical/"), "{old}");
     browser.press("Make a new calendar address").await;
     assert!(
@@ -511,7 +471,7 @@ async fn a_newcomer_registers_asks_for_mentoring_and_makes_a_new_calendar_addres
             .await
             .contains("You have a new calendar address.")
     );
-    let new = address(&browser).await;
+    let new = browser.prop("#feed", "value").await;
     assert!(new.contains("/ical/") && new != old, "{old} → {new}");
     browser.finish().await;
 }

@@ -205,15 +205,7 @@ async fn a_lead_publishes_a_changed_privacy_notice_and_a_member_accepts_it_again
         summary.contains("Text of the notice must be at most 10000 characters"),
         "{summary}"
     );
-    let described = browser
-        .client
-        .find(fantoccini::Locator::Css("#text"))
-        .await
-        .unwrap()
-        .attr("aria-describedby")
-        .await
-        .unwrap()
-        .unwrap_or_default();
+    let described = browser.attr("#text", "aria-describedby").await;
     assert!(described.contains("text-error"), "{described}");
     browser.check_accessibility().await;
     let (_, unchanged) = app
