@@ -1,5 +1,5 @@
 //! The append-only audit log: role changes, deactivations, sign-in failure bursts, report
-//! downloads. PostgreSQL refuses updates and deletes of it (see the migration's trigger).
+//! downloads, identities linked and accounts made by single sign-on. PostgreSQL refuses updates and deletes of it (see the migration's trigger).
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -28,6 +28,8 @@ pub enum Action {
     UserDeprovisioned,
     ScimTokenCreated,
     ScimTokenRevoked,
+    IdentityLinked,
+    UserCreatedBySso,
 }
 
 impl Action {
@@ -49,6 +51,8 @@ impl Action {
             Action::UserDeprovisioned => "user.deprovisioned",
             Action::ScimTokenCreated => "scim.token_created",
             Action::ScimTokenRevoked => "scim.token_revoked",
+            Action::IdentityLinked => "user.identity_linked",
+            Action::UserCreatedBySso => "user.created_by_sso",
         }
     }
 }

@@ -52,6 +52,9 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub reports: ReportSettings,
     pub log: LogSettings,
+    /// Single sign-on; absent or empty: password sign-in only.
+    #[serde(default)]
+    pub oidc: OidcSettings,
 }
 
 fn default_environment() -> Environment {
@@ -146,6 +149,120 @@ pub struct AuthSettings {
     /// How long a principal read from the database is served from memory at most, should a
     /// change's notice be lost unnoticed; 0 turns the cache off.
     pub principal_cache_ttl_secs: u64,
+    /// Sign-in with an email and a password (pages and API). Only single sign-on may turn it
+    /// off: `false` needs the `oidc` settings.
+    #[serde(default = "yes")]
+    pub password_login: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Single sign-on with an OpenID Connect provider (Entra ID, Okta, Keycloak...): all four of
+/// `issuer`, `client_id`, `client_secret` and `display_name`, or none.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OidcSettings {
+    /// The provider's issuer, exactly as its discovery document names it.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+    /// How the sign-in page names the provider: "Sign in with <display_name>".
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The first sign-in of someone without an account creates one (with the provider's
+    /// verified email); otherwise only existing accounts are linked.
+    #[serde(default)]
+    pub create_users: bool,
+}
+
+impl OidcSettings {
+    /// Whether single sign-on is configured (validation made it all or nothing).
+    pub fn enabled(&self) -> bool {
+        self.issuer.is_some()
+    }
+
+    /// Blank values count as unset; then all or nothing, and an issuer people can trust.
+    fn validate(&mut self) -> anyhow::Result<()> {
+        fn blank_is_none(value: &mut Option<String>) {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                *value = None;
+            }
+        }
+        blank_is_none(&mut self.issuer);
+        blank_is_none(&mut self.client_id);
+        blank_is_none(&mut self.display_name);
+        if self
+            .client_secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().is_empty())
+        {
+            self.client_secret = None;
+        }
+        let set = [
+            self.issuer.is_some(),
+            self.client_id.is_some(),
+            self.client_secret.is_some(),
+            self.display_name.is_some(),
+        ];
+        if set.iter().all(|s| !s) {
+            return Ok(());
+        }
+        if !set.iter().all(|s| *s) {
+            bail!(
+                "single sign-on needs all of BELONG__OIDC__ISSUER, BELONG__OIDC__CLIENT_ID, \
+                 BELONG__OIDC__CLIENT_SECRET and BELONG__OIDC__DISPLAY_NAME (or none of them)"
+            );
+        }
+        let issuer = self
+            .issuer
+            .as_deref()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        if !issuer_is_acceptable(&issuer) {
+            bail!(
+                "BELONG__OIDC__ISSUER must be an https:// address (http:// only for a provider on \
+                 this machine: 127.0.0.1, [::1] or localhost), without query or fragment"
+            );
+        }
+        self.issuer = Some(issuer);
+        if let Some(name) = &mut self.display_name {
+            *name = name.trim().to_string();
+            if name.chars().count() > 60 || name.chars().any(char::is_control) {
+                bail!("BELONG__OIDC__DISPLAY_NAME must be at most 60 characters");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An issuer is https, or http on the loopback interface (a provider run for tests).
+fn issuer_is_acceptable(issuer: &str) -> bool {
+    let (secure, rest) = if let Some(rest) = issuer.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = issuer.strip_prefix("http://") {
+        (false, rest)
+    } else {
+        return false;
+    };
+    if issuer.contains(['?', '#']) || issuer.chars().any(|c| c.is_whitespace()) {
+        return false;
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() {
+        return false;
+    }
+    secure
+        || host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -268,6 +385,13 @@ impl Settings {
                  BELONG__AUTH__MAX_REGISTRATIONS_PER_CLIENT must be positive"
             );
         }
+        self.oidc.validate()?;
+        if !self.auth.password_login && !self.oidc.enabled() {
+            bail!(
+                "BELONG__AUTH__PASSWORD_LOGIN=false needs single sign-on: set the BELONG__OIDC__* \
+                 settings, or nobody could sign in"
+            );
+        }
         if self.database.max_connections == 0 {
             bail!("BELONG__DATABASE__MAX_CONNECTIONS must be positive");
         }
@@ -331,10 +455,18 @@ impl Settings {
         self.server.public_url.starts_with("https://")
     }
 
+    /// Self-registration makes a password account: never while password sign-in is off.
     pub fn registration_open(&self) -> bool {
-        self.auth
-            .allow_registration
-            .unwrap_or(self.environment != Environment::Production)
+        self.auth.password_login
+            && self
+                .auth
+                .allow_registration
+                .unwrap_or(self.environment != Environment::Production)
+    }
+
+    /// Where the identity provider sends people back after they signed in.
+    pub fn oidc_redirect_url(&self) -> String {
+        format!("{}/auth/oidc/callback", self.server.public_url)
     }
 
     pub fn max_concurrent_hashes(&self) -> usize {
@@ -436,6 +568,75 @@ mod tests {
         s.server.cors_origins = Vec::new();
         s.server.metrics_bind = Some(s.server.bind);
         assert!(s.validate().is_err());
+    }
+
+    fn with_sso(s: &mut Settings, issuer: &str) {
+        s.oidc.issuer = Some(issuer.into());
+        s.oidc.client_id = Some("belong".into());
+        s.oidc.client_secret = Some(SecretString::from("client-secret-value"));
+        s.oidc.display_name = Some("Contoso".into());
+    }
+
+    #[test]
+    fn single_sign_on_is_all_or_nothing_over_https() {
+        let mut s = settings();
+        assert!(!s.oidc.enabled());
+        with_sso(&mut s, "https://login.example.com/tenant/v2.0");
+        assert!(s.validate().is_ok());
+        assert!(s.oidc.enabled());
+        s.oidc.display_name = Some(" ".into());
+        let err = s
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("BELONG__OIDC__DISPLAY_NAME"), "{err}");
+        with_sso(&mut s, "http://idp.example.com");
+        assert!(s.validate().is_err());
+        for loopback in [
+            "http://127.0.0.1:8081",
+            "http://localhost:9000/realms/x",
+            "http://[::1]:80",
+        ] {
+            with_sso(&mut s, loopback);
+            assert!(s.validate().is_ok(), "{loopback}");
+        }
+        for bad in [
+            "ftp://idp.example.com",
+            "https://",
+            "https://idp.example.com?x=1",
+            "idp",
+        ] {
+            with_sso(&mut s, bad);
+            assert!(s.validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn password_sign_in_can_be_turned_off_only_with_single_sign_on() {
+        let mut s = settings();
+        s.auth.password_login = false;
+        let err = s
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("BELONG__AUTH__PASSWORD_LOGIN"), "{err}");
+        with_sso(&mut s, "https://login.example.com");
+        assert!(s.validate().is_ok());
+        s.auth.allow_registration = Some(true);
+        assert!(
+            !s.registration_open(),
+            "registration makes a password account"
+        );
+    }
+
+    #[test]
+    fn the_client_secret_is_never_shown() {
+        let mut s = settings();
+        with_sso(&mut s, "https://login.example.com");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("client-secret-value"), "{shown}");
     }
 
     #[test]

@@ -172,6 +172,15 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let pool = db::connect(&settings.database).await?;
     db::migrate(&pool).await?;
     let state = AppState::new(settings, pool.clone())?;
+    if let Some(sso) = state.sso.clone() {
+        // Finds the provider now, so that a wrong issuer shows in the log at once; a failure
+        // is retried at the next sign-in.
+        tokio::spawn(async move {
+            if sso.discover().await.is_ok() {
+                tracing::info!("single sign-on: the identity provider was found");
+            }
+        });
+    }
     if demo {
         seed::demo(&pool, &state.hasher).await?;
     }

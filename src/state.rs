@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use sqlx::PgPool;
 
 use crate::accounts::password::Hasher;
+use crate::auth::oidc::SingleSignOn;
 use crate::auth::principals::Principals;
 use crate::auth::token::AccessTokens;
 use crate::config::Settings;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub hasher: Hasher,
     pub metrics: Metrics,
     pub exports: Exports,
+    /// Single sign-on, when configured.
+    pub sso: Option<SingleSignOn>,
 }
 
 impl AppState {
@@ -42,6 +45,7 @@ impl AppState {
                 settings.reports.max_concurrent_exports,
                 std::time::Duration::from_secs(settings.reports.export_stall_secs),
             ),
+            sso: SingleSignOn::new(&settings)?,
             settings: Arc::new(settings),
             pool,
         })

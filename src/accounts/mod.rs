@@ -2,6 +2,7 @@
 //! registration and the principal.
 
 pub mod email;
+pub mod identities;
 pub mod password;
 pub mod principal;
 pub mod provisioning;

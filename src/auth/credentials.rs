@@ -22,7 +22,8 @@ use crate::error::AppError;
 /// work (so does an account made by provisioning, which has no password: those people sign in
 /// through single sign-on); too many failures for one email, or from one client address whatever
 /// the emails, answer 429 before any hashing. A front door then starts its own kind of session
-/// (bearer tokens, a web session) for the id.
+/// (bearer tokens, a web session) for the id. With `auth.password_login` off (single sign-on
+/// only), every attempt answers `NotFound`.
 #[tracing::instrument(skip_all)]
 pub async fn check(
     pool: &PgPool,
@@ -32,6 +33,10 @@ pub async fn check(
     email: &str,
     password: &SecretString,
 ) -> Result<Uuid, AppError> {
+    // With password sign-in turned off there is no such way in at all.
+    if !settings.password_login {
+        return Err(AppError::NotFound);
+    }
     let email = Email::parse(email).map_err(|m| AppError::invalid("email", m))?;
     throttle::reserve_client(pool, client, ClientAction::Login, settings).await?;
     let attempt = throttle::reserve(pool, &email, settings).await?;

@@ -1,10 +1,11 @@
-//! Who is signed in: the credentials check, bearer tokens, throttling, the principals of
-//! recent requests, and the `CurrentUser` extractor. The extractor needs only the pool, the
-//! token keys and the principals (`FromRef`), not the application's state type.
+//! Who is signed in: the credentials check, single sign-on, bearer tokens, throttling, the
+//! principals of recent requests, and the `CurrentUser` extractor. The extractor needs only the
+//! pool, the token keys and the principals (`FromRef`), not the application's state type.
 
 pub mod bearer;
 pub mod client;
 pub mod credentials;
+pub mod oidc;
 pub mod principals;
 pub mod throttle;
 pub mod token;

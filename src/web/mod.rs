@@ -233,10 +233,18 @@ impl ErrorText {
 
 /// An error answered by a page in the layout (drawn by [`error_pages`]).
 pub fn error_page(status: StatusCode, detail: Option<String>) -> Response {
+    error_with(status, ErrorText::of(status, detail))
+}
+
+/// An error answered by a page in the layout with the handler's own words: what went wrong,
+/// in plain words.
+pub fn problem_page(status: StatusCode, heading: &'static str, message: String) -> Response {
+    error_with(status, ErrorText { heading, message })
+}
+
+fn error_with(status: StatusCode, text: ErrorText) -> Response {
     let mut response = status.into_response();
-    response
-        .extensions_mut()
-        .insert(ErrorText::of(status, detail));
+    response.extensions_mut().insert(text);
     response
 }
 

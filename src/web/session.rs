@@ -16,46 +16,40 @@ use crate::auth::web_session::{self, WebSession};
 use crate::config::Settings;
 use crate::web::PageError;
 
-const PLAIN_NAME: &str = "belong_session";
-const SECURE_NAME: &str = "__Host-belong_session";
+/// The session cookie's name (over https, with the `__Host-` prefix).
+const SESSION: &str = "belong_session";
 
 fn is_https(settings: &Settings) -> bool {
     settings.server.public_url.starts_with("https://")
 }
 
-pub fn cookie_name(settings: &Settings) -> &'static str {
+/// A cookie's name: over https, `__Host-` and the base name, so that no other host or path can
+/// set it.
+pub fn cookie_name(settings: &Settings, base: &str) -> String {
     if is_https(settings) {
-        SECURE_NAME
+        format!("__Host-{base}")
     } else {
-        PLAIN_NAME
+        base.to_string()
     }
 }
 
-/// The `Set-Cookie` value that hands a new session to the browser. A session cookie (no
-/// `Max-Age`): the server ends it on idle, at its absolute expiry, at sign-out.
-pub fn set_cookie(settings: &Settings, token: &SecretString) -> HeaderValue {
+/// A `Set-Cookie` value of the pages: `HttpOnly`, `SameSite=Lax`, the whole site, `Secure` over
+/// https; without `max_age`, a cookie for the browser's session.
+pub fn cookie(settings: &Settings, base: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
     let secure = if is_https(settings) { "; Secure" } else { "" };
+    let max_age = max_age
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
     let value = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Lax{secure}",
-        cookie_name(settings),
-        token.expose_secret()
+        "{}={value}; Path=/{max_age}; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(settings, base)
     );
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// The `Set-Cookie` value that removes the cookie.
-pub fn clear_cookie(settings: &Settings) -> HeaderValue {
-    let secure = if is_https(settings) { "; Secure" } else { "" };
-    let value = format!(
-        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
-        cookie_name(settings)
-    );
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-/// The session token the browser sent, if any.
-pub fn token_from(headers: &HeaderMap, settings: &Settings) -> Option<SecretString> {
-    let name = cookie_name(settings);
+/// The value of the cookie named from `base` that the browser sent, if any (and not empty).
+pub fn read_cookie(headers: &HeaderMap, settings: &Settings, base: &str) -> Option<String> {
+    let name = cookie_name(settings, base);
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -63,7 +57,23 @@ pub fn token_from(headers: &HeaderMap, settings: &Settings) -> Option<SecretStri
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, v)| *k == name && !v.is_empty())
-        .map(|(_, v)| SecretString::from(v.to_string()))
+        .map(|(_, v)| v.to_string())
+}
+
+/// The `Set-Cookie` value that hands a new session to the browser. A session cookie (no
+/// `Max-Age`): the server ends it on idle, at its absolute expiry, at sign-out.
+pub fn set_cookie(settings: &Settings, token: &SecretString) -> HeaderValue {
+    cookie(settings, SESSION, token.expose_secret(), None)
+}
+
+/// The `Set-Cookie` value that removes the cookie.
+pub fn clear_cookie(settings: &Settings) -> HeaderValue {
+    cookie(settings, SESSION, "", Some(0))
+}
+
+/// The session token the browser sent, if any.
+pub fn token_from(headers: &HeaderMap, settings: &Settings) -> Option<SecretString> {
+    read_cookie(headers, settings, SESSION).map(SecretString::from)
 }
 
 /// The signed-in person of a page: a live web session and an active account, with roles as
@@ -139,6 +149,10 @@ mod tests {
         assert_eq!(
             plain.to_str().unwrap(),
             "belong_session=abc; Path=/; HttpOnly; SameSite=Lax"
+        );
+        assert_eq!(
+            clear_cookie(&settings).to_str().unwrap(),
+            "belong_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
         );
         settings.server.public_url = "https://belong.example.com".into();
         let secure = set_cookie(&settings, &token);

@@ -26,21 +26,44 @@ pub struct LoginPage {
     problem: Option<String>,
     email: String,
     registration_open: bool,
+    /// The provider's name, when single sign-on is configured: "Sign in with <name>".
+    sso: Option<String>,
+    password_login: bool,
+}
+
+impl LoginPage {
+    fn new(
+        state: &AppState,
+        chrome: Chrome,
+        errors: Errors,
+        problem: Option<String>,
+        email: String,
+    ) -> Self {
+        Self {
+            chrome,
+            errors,
+            problem,
+            email,
+            registration_open: state.settings.registration_open(),
+            sso: state.sso.as_ref().map(|sso| sso.display_name().to_string()),
+            password_login: state.settings.auth.password_login,
+        }
+    }
 }
 
 pub async fn login_page(State(state): State<AppState>) -> Response {
-    ok(&LoginPage {
-        chrome: Chrome::anonymous("Sign in", Section::SignIn),
-        errors: Errors::none(),
-        problem: None,
-        email: String::new(),
-        registration_open: state.settings.registration_open(),
-    })
+    ok(&LoginPage::new(
+        &state,
+        Chrome::anonymous("Sign in", Section::SignIn),
+        Errors::none(),
+        None,
+        String::new(),
+    ))
 }
 
-/// A new session for someone whose credentials were just checked: its cookie, and the
-/// directory.
-async fn signed_in(state: &AppState, user_id: Uuid, flash: Option<&str>) -> PageResult {
+/// A new session for someone whose identity was just proven (password, registration, single
+/// sign-on): its cookie, and the directory.
+pub async fn signed_in(state: &AppState, user_id: Uuid, flash: Option<&str>) -> PageResult {
     let token = web_session::start(&state.pool, &state.settings.auth, user_id, flash).await?;
     let mut response = see_other("/");
     response.headers_mut().insert(
@@ -116,13 +139,7 @@ pub async fn login(
     };
     Ok(render(
         status,
-        &LoginPage {
-            chrome,
-            errors,
-            problem,
-            email: form.email,
-            registration_open: state.settings.registration_open(),
-        },
+        &LoginPage::new(&state, chrome, errors, problem, form.email),
     ))
 }
 

@@ -1,11 +1,13 @@
-//! The pages, by audience: signing in, the directory and groups, "my" pages, a group's
-//! management, reports and administration; `shared` holds what several of them use.
+//! The pages, by audience: signing in (with a password or single sign-on), the directory and
+//! groups, "my" pages, a group's management, reports and administration; `shared` holds what
+//! several of them use.
 
 pub mod admin;
 pub mod auth;
 pub mod groups;
 pub mod manage;
 pub mod me;
+pub mod oidc;
 pub mod reports;
 pub mod shared;
 
@@ -20,6 +22,8 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/register", get(auth::register_page).post(auth::register))
+        .route("/auth/oidc/login", get(oidc::login))
+        .route("/auth/oidc/callback", get(oidc::callback))
         .route("/help", get(auth::help))
         .route("/", get(groups::directory))
         .route("/groups/{slug}", get(groups::group))
