@@ -15,6 +15,10 @@ mod groups;
 mod helpers;
 mod memberships;
 mod mentoring;
+#[path = "../support/npm.rs"]
+#[allow(dead_code)]
+mod npm;
+mod oidc;
 mod ops;
 mod principals;
 mod privacy;

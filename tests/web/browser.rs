@@ -15,20 +15,10 @@ use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
+use crate::npm::{in_ci, on_path};
+
 /// The axe-core release the accessibility checks run (pinned: a new release may add rules).
 pub const AXE_CORE_VERSION: &str = "4.10.3";
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
 
 /// Skips (loudly) or, in CI, fails when something the browser tests need is missing.
 fn missing(what: &str) -> Option<Browser> {
@@ -362,28 +352,9 @@ static AXE: OnceLock<String> = OnceLock::new();
 /// The pinned axe-core, installed from npm into the target folder (never the repository).
 fn axe_source() -> &'static str {
     AXE.get_or_init(|| {
-        let dir =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("axe-core-{AXE_CORE_VERSION}"));
+        let dir = crate::npm::install("axe-core", AXE_CORE_VERSION, "the accessibility checks")
+            .unwrap_or_else(|| panic!("npm is missing: the accessibility checks need axe-core"));
         let script = dir.join("node_modules/axe-core/axe.min.js");
-        if !script.is_file() {
-            std::fs::create_dir_all(&dir).unwrap();
-            let status = Command::new("npm")
-                .args([
-                    "install",
-                    "--no-save",
-                    "--no-audit",
-                    "--no-fund",
-                    "--silent",
-                    "--prefix",
-                ])
-                .arg(&dir)
-                .arg(format!("axe-core@{AXE_CORE_VERSION}"))
-                .status();
-            assert!(
-                status.is_ok_and(|s| s.success()),
-                "npm could not install axe-core@{AXE_CORE_VERSION}"
-            );
-        }
         std::fs::read_to_string(&script)
             .unwrap_or_else(|e| panic!("axe-core is not at {}: {e}", script.display()))
     })

@@ -10,3 +10,6 @@ mod fixtures;
 #[allow(dead_code)]
 mod helpers;
 mod lead;
+#[path = "../support/npm.rs"]
+#[allow(dead_code)]
+mod npm;
