@@ -69,6 +69,7 @@ pub struct LoginRequest {
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenPair), (status = 401, body = Problem),
+              (status = 404, description = "password sign-in is turned off (`auth.password_login = false`: single sign-on only)", body = Problem),
               (status = 429, description = "too many failures for this email or from this address; see Retry-After", body = Problem)))]
 #[tracing::instrument(skip_all)]
 async fn login(

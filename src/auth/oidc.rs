@@ -1,20 +1,21 @@
 //! Single sign-on with OpenID Connect: the authorization code flow with PKCE, `state` and
 //! `nonce`, done by the `openidconnect` crate (nothing of the protocol is written here).
 //!
-//! [`SingleSignOn::start`] finds the provider by discovery from `oidc.issuer` (once, then kept;
-//! retried on the next sign-in while it fails), keeps the nonce and PKCE verifier of the
-//! attempt under the SHA-256 of its `state`, and answers the provider's address to send the
-//! browser to, and the state for the browser's cookie. [`SingleSignOn::finish`] takes the
-//! attempt back (once, within ten minutes, only with the browser's cookie matching `state`),
-//! exchanges the code, has the library verify the ID token (issuer, audience, signature from
-//! the provider's keys, expiry, nonce; on an unknown key the provider's keys are fetched again,
-//! once, for key rotation), and answers the account `accounts::identities` signs in.
+//! [`SingleSignOn::start`] finds the provider by discovery from `oidc.issuer` (once, then
+//! kept; while it fails, tried again by a sign-in at least 5 seconds after the last try),
+//! keeps the nonce and PKCE verifier of the attempt under the SHA-256 of its `state`, and
+//! answers the provider's address to send the browser to, and the state for the browser's
+//! cookie. [`SingleSignOn::finish`] takes the attempt back (once, within ten minutes, only with
+//! the browser's cookie matching `state`), exchanges the code, has the library verify the ID
+//! token (issuer, audience, signature from the provider's keys, expiry, nonce; on an unknown
+//! key the provider's keys are fetched again, once, for key rotation), checks `at_hash`, and
+//! answers the account `accounts::identities` signs in.
 //!
 //! The HTTP client never follows redirects (a provider's answer cannot send this server to
 //! another address) and, for an https issuer, speaks https only.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType,
@@ -171,9 +172,21 @@ struct Inner {
     redirect: RedirectUrl,
     display_name: String,
     http: reqwest::Client,
-    /// The client made from the last discovery; `None` until one succeeds.
-    client: Mutex<Option<Arc<Client>>>,
+    discovered: Mutex<Discovered>,
 }
+
+/// What discovery found last, and when it last failed.
+#[derive(Default)]
+struct Discovered {
+    /// The client made from the last discovery; `None` until one succeeds.
+    client: Option<Arc<Client>>,
+    /// While the provider is away, sign-ins within this long of a failed discovery are told so
+    /// at once instead of queueing for another try each.
+    failed_at: Option<Instant>,
+}
+
+/// How long after a failed discovery the next one is tried.
+const RETRY_DISCOVERY_AFTER: Duration = Duration::from_secs(5);
 
 /// An error with its causes, for the log (the library's errors name the step; their sources
 /// say what went wrong).
@@ -220,7 +233,7 @@ impl SingleSignOn {
                 redirect: RedirectUrl::new(settings.oidc_redirect_url())?,
                 display_name: display_name.clone(),
                 http,
-                client: Mutex::new(None),
+                discovered: Mutex::new(Discovered::default()),
             }),
         }))
     }
@@ -237,21 +250,32 @@ impl SingleSignOn {
 
     /// The client of the last discovery; a new discovery when there is none yet, or when the
     /// one in hand is `stale` (its keys did not verify a token) and no one replaced it since.
+    /// One discovery at a time; within [`RETRY_DISCOVERY_AFTER`] of a failed one, none.
     async fn client(&self, stale: Option<&Arc<Client>>) -> Result<Arc<Client>, SsoError> {
-        let mut cached = self.inner.client.lock().await;
-        if let Some(current) = cached.as_ref() {
+        let mut discovered = self.inner.discovered.lock().await;
+        if let Some(current) = discovered.client.as_ref() {
             if stale.is_none_or(|stale| !Arc::ptr_eq(stale, current)) {
                 return Ok(current.clone());
             }
         }
+        if discovered
+            .failed_at
+            .is_some_and(|at| at.elapsed() < RETRY_DISCOVERY_AFTER)
+        {
+            return Err(SsoError::Unavailable);
+        }
         let metadata =
-            CoreProviderMetadata::discover_async(self.inner.issuer.clone(), &self.inner.http)
+            match CoreProviderMetadata::discover_async(self.inner.issuer.clone(), &self.inner.http)
                 .await
-                .map_err(|error| {
+            {
+                Ok(metadata) => metadata,
+                Err(error) => {
                     tracing::warn!(error = %causes(&error), issuer = %self.inner.issuer.as_str(),
                         "the identity provider's discovery document or keys could not be read");
-                    SsoError::Unavailable
-                })?;
+                    discovered.failed_at = Some(Instant::now());
+                    return Err(SsoError::Unavailable);
+                }
+            };
         let client = Arc::new(
             Client::from_provider_metadata(
                 metadata,
@@ -260,7 +284,10 @@ impl SingleSignOn {
             )
             .set_redirect_uri(self.inner.redirect.clone()),
         );
-        *cached = Some(client.clone());
+        *discovered = Discovered {
+            client: Some(client.clone()),
+            failed_at: None,
+        };
         Ok(client)
     }
 
@@ -475,9 +502,7 @@ impl SingleSignOn {
         id_token: &IdToken,
         nonce: &Nonce,
     ) -> Result<IdTokenClaims, ClaimsVerificationError> {
-        id_token
-            .claims(&self.verifier(client), nonce)
-            .map(|c| c.clone())
+        id_token.claims(&self.verifier(client), nonce).cloned()
     }
 }
 

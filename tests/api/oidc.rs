@@ -162,6 +162,28 @@ async fn start(accounts: Value, configure: impl FnOnce(&mut Settings)) -> Option
     Some((idp, app))
 }
 
+/// A provider and an application where Ada has an account, and the provider knows her as
+/// `ada-sub` with her email, verified.
+async fn start_with_ada() -> Option<(Idp, TestApp, TestUser)> {
+    let (idp, app) = start(json!({}), |_| {}).await?;
+    let ada = app.user("Ada Lovelace").await;
+    idp.accounts(json!({ "ada-sub": account(&ada.email, true, "Ada") }))
+        .await;
+    Some((idp, app, ada))
+}
+
+/// A page of the application, as someone not signed in sees it.
+async fn page(app: &TestApp, path: &str) -> String {
+    app.client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 fn account(email: &str, verified: bool, name: &str) -> Value {
     json!({ "email": email, "email_verified": verified, "name": name })
 }
@@ -469,12 +491,9 @@ async fn the_first_sign_in_links_by_verified_email_and_the_next_by_subject() {
 
 #[tokio::test]
 async fn a_wrong_state_a_missing_cookie_or_a_cancelled_sign_in_signs_no_one_in() {
-    let Some((idp, app)) = start(json!({}), |_| {}).await else {
+    let Some((_idp, app, _ada)) = start_with_ada().await else {
         return;
     };
-    let ada = app.user("Ada Lovelace").await;
-    idp.accounts(json!({ "ada-sub": account(&ada.email, true, "Ada") }))
-        .await;
     let browser = Browser::new(&app);
     let (authorize, _) = browser.start().await;
     let callback = browser.at_provider(&authorize, "ada-sub").await;
@@ -534,12 +553,9 @@ async fn a_wrong_state_a_missing_cookie_or_a_cancelled_sign_in_signs_no_one_in()
 
 #[tokio::test]
 async fn a_replayed_code_is_refused() {
-    let Some((idp, app)) = start(json!({}), |_| {}).await else {
+    let Some((_idp, app, _ada)) = start_with_ada().await else {
         return;
     };
-    let ada = app.user("Ada Lovelace").await;
-    idp.accounts(json!({ "ada-sub": account(&ada.email, true, "Ada") }))
-        .await;
     let browser = Browser::new(&app);
     let (authorize, _) = browser.start().await;
     let callback = browser.at_provider(&authorize, "ada-sub").await;
@@ -580,12 +596,9 @@ async fn a_replayed_code_is_refused() {
 
 #[tokio::test]
 async fn a_token_for_another_audience_is_refused() {
-    let Some((idp, app)) = start(json!({}), |_| {}).await else {
+    let Some((idp, app, _ada)) = start_with_ada().await else {
         return;
     };
-    let ada = app.user("Ada Lovelace").await;
-    idp.accounts(json!({ "ada-sub": account(&ada.email, true, "Ada") }))
-        .await;
 
     // A code the provider issued to another application, brought to our callback with this
     // browser's own state: the provider will not exchange it for us.
@@ -773,15 +786,7 @@ async fn without_password_sign_in_only_single_sign_on_is_offered() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let page = app
-        .client
-        .get(format!("{}/login", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page(&app, "/login").await;
     assert!(
         page.contains(&format!(
             r#"href="/auth/oidc/login">Sign in with {PROVIDER_NAME}<"#
@@ -813,17 +818,9 @@ async fn without_password_sign_in_only_single_sign_on_is_offered() {
 
 #[tokio::test]
 async fn both_ways_in_are_offered_and_an_unreachable_provider_is_said_so() {
-    // Nothing listens on the discard port: discovery fails, and is tried again each time.
+    // Nothing listens on the discard port: discovery fails, and each sign-in is told so.
     let app = sso_app("http://127.0.0.1:9", |_| {}).await;
-    let page = app
-        .client
-        .get(format!("{}/login", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page(&app, "/login").await;
     assert!(
         page.contains(&format!("Sign in with {PROVIDER_NAME}")),
         "{page}"
@@ -864,14 +861,6 @@ async fn without_single_sign_on_its_addresses_do_not_exist() {
                 .starts_with("text/html")
         );
     }
-    let page = app
-        .client
-        .get(format!("{}/login", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page(&app, "/login").await;
     assert!(!page.contains("/auth/oidc/login"), "{page}");
 }
