@@ -160,6 +160,12 @@ mod tests {
             secure.to_str().unwrap(),
             "__Host-belong_session=abc; Path=/; HttpOnly; SameSite=Lax; Secure"
         );
+        assert_eq!(
+            cookie(&settings, "belong_oidc", "s", Some(600))
+                .to_str()
+                .unwrap(),
+            "__Host-belong_oidc=s; Path=/; Max-Age=600; HttpOnly; SameSite=Lax; Secure"
+        );
         let mut headers = HeaderMap::new();
         headers.insert(
             header::COOKIE,

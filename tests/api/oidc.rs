@@ -41,6 +41,22 @@ impl Idp {
             npm::missing("node", WHY);
             return None;
         };
+        // oidc-provider 9 and its `jose` need Node.js 20 or later.
+        let version = std::process::Command::new(&node)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        let major: u32 = version
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        if major < 20 {
+            npm::missing(&format!("Node.js 20 or later (found {version:?})"), WHY);
+            return None;
+        }
         // Beside the package, so that its `import 'oidc-provider'` finds it.
         let script = dir.join("oidc_provider.mjs");
         std::fs::copy(
