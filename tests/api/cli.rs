@@ -264,6 +264,11 @@ fn env_example_lists_every_setting_once() {
         "BELONG__AUTH__ALLOW_REGISTRATION".to_string(),
         // Off unless set: no default to write in config/default.toml.
         "BELONG__SERVER__METRICS_BIND".to_string(),
+        // Single sign-on: off unless all four are set.
+        "BELONG__OIDC__ISSUER".to_string(),
+        "BELONG__OIDC__CLIENT_ID".to_string(),
+        "BELONG__OIDC__CLIENT_SECRET".to_string(),
+        "BELONG__OIDC__DISPLAY_NAME".to_string(),
     ];
     let mut section = String::new();
     for line in defaults.lines().map(str::trim) {
