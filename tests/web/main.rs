@@ -13,3 +13,4 @@ mod lead;
 #[path = "../support/npm.rs"]
 #[allow(dead_code)]
 mod npm;
+mod sso;
