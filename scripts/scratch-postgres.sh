@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command with DATABASE_URL pointing at a throw-away PostgreSQL cluster made from the
-# binaries on this machine; the cluster is deleted afterwards.
+# binaries on this machine, and SCRATCH_PG_LOG naming the cluster's log; the cluster is
+# deleted afterwards.
 #   scripts/scratch-postgres.sh <command> [args...]
 set -euo pipefail
 
@@ -29,4 +30,5 @@ trap cleanup EXIT
     -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c fsync=off -c max_connections=300" start >/dev/null)
 psql -h 127.0.0.1 -p "$port" -U postgres -qc 'CREATE DATABASE belong' postgres
 export DATABASE_URL="postgres://postgres@127.0.0.1:$port/belong"
+export SCRATCH_PG_LOG="$dir/log"
 "$@"
