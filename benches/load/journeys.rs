@@ -681,12 +681,7 @@ async fn churn(ctx: &mut Ctx) -> anyhow::Result<()> {
         ),
     ];
     print_table(&rows);
-    for r in &rows {
-        ctx.summary
-            .p99_below(&format!("{} p99 @{c}", r.key), r, 50.0);
-        ctx.summary
-            .no_errors(&format!("{} errors", r.key), r.errors);
-    }
+    ctx.summary.writes(&rows);
     Ok(())
 }
 
@@ -871,12 +866,7 @@ async fn rsvp(ctx: &mut Ctx) -> anyhow::Result<()> {
         ),
     ];
     print_table(&rows);
-    for r in &rows {
-        ctx.summary
-            .p99_below(&format!("{} p99 @{c}", r.key), r, 50.0);
-        ctx.summary
-            .no_errors(&format!("{} errors", r.key), r.errors);
-    }
+    ctx.summary.writes(&rows);
     Ok(())
 }
 

@@ -174,6 +174,14 @@ impl Summary {
         );
     }
 
+    /// The writes' targets: p99 under 50 ms, and no errors.
+    pub fn writes(&mut self, rows: &[Row]) {
+        for r in rows {
+            self.p99_below(&format!("{} p99 @{}", r.key, r.concurrency), r, 50.0);
+            self.no_errors(&format!("{} errors", r.key), r.errors);
+        }
+    }
+
     /// No errors.
     pub fn no_errors(&mut self, figure: &str, errors: u64) {
         self.check(figure, errors.to_string(), "0", Some(errors == 0));
