@@ -23,22 +23,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-employees=50000 groups=100 memberships=200000 sql="" keep=0
-tool_args=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --scale) memberships=$((200000 * $2)); shift 2 ;;
-        --employees) employees=$2; shift 2 ;;
-        --groups) groups=$2; shift 2 ;;
-        --memberships) memberships=$2; shift 2 ;;
-        --sql) sql=$2; shift 2 ;;
-        --keep) keep=1; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
-        *) tool_args+=("$1"); shift ;;
-    esac
-done
-export BENCH_EMPLOYEES=$employees BENCH_GROUPS=$groups BENCH_MEMBERSHIPS=$memberships BENCH_SQL=$sql
-
 inside() {
     work=$BENCH_WORK
     say() { printf '\n--- %s (load average %s; %s)\n' "$1" "$(cut -d' ' -f1-3 /proc/loadavg)" "$(others)"; }
@@ -67,11 +51,29 @@ inside() {
     echo "machine: $(nproc) cores, $(free -m | awk '/Mem:/ {print $2}') MiB; load average now $(cut -d' ' -f1-3 /proc/loadavg); $(others)"
 }
 
+# Inside the throw-away cluster (scripts/scratch-postgres.sh runs this script again): the
+# settings come from the environment, the arguments are the load tool's.
 if [ "${1:-}" = "--inside" ]; then
     shift
     inside "$@"
     exit 0
 fi
+
+employees=50000 groups=100 memberships=200000 sql="" keep=0
+tool_args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --scale) memberships=$((200000 * $2)); shift 2 ;;
+        --employees) employees=$2; shift 2 ;;
+        --groups) groups=$2; shift 2 ;;
+        --memberships) memberships=$2; shift 2 ;;
+        --sql) sql=$2; shift 2 ;;
+        --keep) keep=1; shift ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        *) tool_args+=("$1"); shift ;;
+    esac
+done
+export BENCH_EMPLOYEES=$employees BENCH_GROUPS=$groups BENCH_MEMBERSHIPS=$memberships BENCH_SQL=$sql
 
 echo "--- build (release)"
 export SQLX_OFFLINE=true

@@ -17,6 +17,14 @@ pub fn email(n: usize) -> String {
     format!("synthetic-{n:06}@synthetic.example")
 }
 
+/// The address employee `n` signs in from, sent as `X-Forwarded-For`: real sign-ins come from
+/// many addresses, and the server counts sign-in attempts per address. The server must trust
+/// the load tool's address as a proxy (`server.trusted_proxies`) for it to count; `--serve`
+/// starts it so.
+pub fn address(n: usize) -> String {
+    format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255)
+}
+
 /// A client that keeps up to `connections` connections and follows no redirects (a web
 /// sign-in answers 303 with the cookie).
 pub fn client(connections: usize) -> anyhow::Result<Client> {
@@ -45,15 +53,16 @@ impl Rng {
     }
 }
 
-/// Signs in on the API; answers the access token.
+/// Signs in on the API from `from` (see [`address`]); answers the access token.
 pub async fn sign_in(
     http: &Client,
     url: &str,
-    email: &str,
+    (email, from): (&str, &str),
     password: &str,
 ) -> Result<String, String> {
     let resp = http
         .post(format!("{url}/api/v1/auth/login"))
+        .header("x-forwarded-for", from)
         .json(&json!({ "email": email, "password": password }))
         .send()
         .await
@@ -70,15 +79,16 @@ pub async fn sign_in(
         .ok_or_else(|| "no access_token in the sign-in answer".into())
 }
 
-/// Signs in on the sign-in page; answers the session cookie as `name=value`.
+/// Signs in on the sign-in page from `from`; answers the session cookie as `name=value`.
 pub async fn web_sign_in(
     http: &Client,
     url: &str,
-    email: &str,
+    (email, from): (&str, &str),
     password: &str,
 ) -> Result<String, String> {
     let resp = http
         .post(format!("{url}/login"))
+        .header("x-forwarded-for", from)
         .form(&[("email", email), ("password", password)])
         .send()
         .await

@@ -12,11 +12,12 @@ use tokio::sync::Semaphore;
 
 use crate::db::{self, Largest};
 use crate::http::{
-    Rng, client, email, only, run_phase, sign_in, sign_in_many, timed, timed_body, web_sign_in,
+    Rng, address, client, email, only, run_phase, sign_in, sign_in_many, timed, timed_body,
+    web_sign_in,
 };
 use crate::pgbench;
 use crate::report::{Row, Samples, Summary, loadavg, ms, print_table, section};
-use crate::server::{RssSampler, ServeCommand, Server, memory, mib};
+use crate::server::{RssSampler, ServeCommand, Server, memory, mib, random_hex};
 use crate::{Journey, Options};
 
 /// Access tokens are signed in again after this long (they live 15 minutes by default).
@@ -24,6 +25,9 @@ const TOKEN_REUSE: Duration = Duration::from_secs(600);
 
 struct Ctx {
     opts: Options,
+    /// How to start the server again, when this tool started it.
+    serve: Option<ServeCommand>,
+    server: Server,
     url: String,
     pid: Option<u32>,
     http: Client,
@@ -37,6 +41,26 @@ struct Ctx {
 impl Ctx {
     fn c(&self) -> usize {
         self.opts.connections
+    }
+
+    /// Stops the server this tool started and starts it again, for a journey that measures
+    /// a fresh process.
+    async fn restart(&mut self, why: &str) -> anyhow::Result<()> {
+        let Some(cmd) = &self.serve else {
+            return Ok(());
+        };
+        self.server.stop().await?;
+        let (server, ready) = Server::start(cmd).await?;
+        println!(
+            "restarted belong serve on {} (pid {}, ready in {:.0} ms) {why}",
+            server.url,
+            server.pid.map_or("?".into(), |p| p.to_string()),
+            ms(ready)
+        );
+        self.url = server.url.clone();
+        self.pid = server.pid;
+        self.server = server;
+        Ok(())
     }
 
     /// Access tokens of synthetic employees 1 to `--users`, in that order.
@@ -65,10 +89,11 @@ impl Ctx {
         let signed = sign_in_many(range.collect(), move |n| {
             let (http, url, password) = (http.clone(), url.clone(), password.clone());
             async move {
+                let (who, from) = (email(n), address(n));
                 if web {
-                    web_sign_in(&http, &url, &email(n), &password).await
+                    web_sign_in(&http, &url, (&who, &from), &password).await
                 } else {
-                    sign_in(&http, &url, &email(n), &password).await
+                    sign_in(&http, &url, (&who, &from), &password).await
                 }
             }
         })
@@ -76,10 +101,16 @@ impl Ctx {
         Ok(Arc::new(signed.into_iter().map(|(_, c)| c).collect()))
     }
 
+    /// Signs in someone outside the numbered employees (a lead, the HR reader).
     async fn sign_in_as(&self, email: &str) -> anyhow::Result<String> {
-        sign_in(&self.http, &self.url, email, &self.opts.password)
-            .await
-            .map_err(anyhow::Error::msg)
+        sign_in(
+            &self.http,
+            &self.url,
+            (email, &address(0)),
+            &self.opts.password,
+        )
+        .await
+        .map_err(anyhow::Error::msg)
     }
 
     /// `GET path` at `--connections`, the credentials taken in turn; 200 expected.
@@ -135,19 +166,23 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     );
     let mut summary = Summary::default();
     let measure_ready = opts.journeys.contains(&Journey::Ready);
-    let (mut server, readies) = match &opts.serve {
-        Some(binary) => {
-            let cmd = ServeCommand {
-                binary: binary.clone(),
-                database_url: opts.database_url.clone(),
-                pool: opts.pool,
-                log: opts.work.join("server.log"),
-            };
+    let serve = match &opts.serve {
+        Some(binary) => Some(ServeCommand {
+            binary: binary.clone(),
+            secret: random_hex(32)?,
+            database_url: opts.database_url.clone(),
+            pool: opts.pool,
+            log: opts.work.join("server.log"),
+        }),
+        None => None,
+    };
+    let (server, readies) = match &serve {
+        Some(cmd) => {
             let starts = if measure_ready { opts.ready_runs } else { 1 };
             let mut readies = Vec::new();
             let mut kept = None;
             for k in 0..starts {
-                let (mut server, ready) = Server::start(&cmd).await?;
+                let (mut server, ready) = Server::start(cmd).await?;
                 readies.push(ready);
                 if k + 1 < starts {
                     server.stop().await?;
@@ -173,6 +208,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut ctx = Ctx {
         url: server.url.clone(),
         pid: server.pid,
+        server,
+        serve,
         http: client(opts.connections)?,
         db,
         largest,
@@ -195,6 +232,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             Journey::Export => export(&mut ctx).await,
             Journey::Signin => signin(&mut ctx).await,
         };
+        if let Some(m) = ctx.server.memory() {
+            println!(
+                "server memory after {journey:?}: RSS {:.1} MiB, VmHWM {:.1} MiB",
+                mib(m.rss),
+                mib(m.hwm)
+            );
+        }
         if let Err(e) = outcome {
             println!("journey {journey:?} FAILED: {e:#}");
             ctx.summary.check(
@@ -206,7 +250,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             failed.push(journey);
         }
     }
-    if let Some(m) = server.memory() {
+    if let Some(m) = ctx.server.memory() {
         println!();
         println!(
             "server memory after the journeys: RSS {:.1} MiB, VmHWM {:.1} MiB",
@@ -215,7 +259,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         );
     }
     ctx.summary.print();
-    server.stop().await?;
+    ctx.server.stop().await?;
     if !failed.is_empty() {
         bail!("journeys that failed: {failed:?}");
     }
@@ -545,10 +589,10 @@ async fn storm(ctx: &mut Ctx) -> anyhow::Result<()> {
                 break;
             }
             let (http, url, password) = (http.clone(), url.clone(), password.clone());
-            let who = email(first + k % span);
+            let (who, addr) = (email(first + k % span), address(first + k % span));
             tasks.spawn(async move {
                 let t = Instant::now();
-                let outcome = sign_in(&http, &url, &who, &password)
+                let outcome = sign_in(&http, &url, (&who, &addr), &password)
                     .await
                     .map(|_| t.elapsed());
                 (now >= from, outcome)
@@ -873,6 +917,9 @@ async fn rsvp(ctx: &mut Ctx) -> anyhow::Result<()> {
 /// The HR export of every public membership: rows a second, and the server's memory.
 async fn export(ctx: &mut Ctx) -> anyhow::Result<()> {
     section("export: GET /api/v1/reports/memberships.csv");
+    // Memory the earlier journeys left (freed, but still resident) could hide the export's.
+    ctx.restart("so that the export's memory is that of a fresh process")
+        .await?;
     let hr = email(ctx.employees);
     db::grant_hr(&ctx.db, &hr).await?;
     if ctx.opts.export_rows > 0 {
@@ -1019,10 +1066,11 @@ async fn signin(ctx: &mut Ctx) -> anyhow::Result<()> {
                 let (http, url, password) = (http.clone(), url.clone(), password.clone());
                 async move {
                     let n = 1 + (w + i as usize * concurrency) % users;
+                    let (who, from) = (email(n), address(n));
                     let t = Instant::now();
                     vec![(
                         0,
-                        sign_in(&http, &url, &email(n), &password)
+                        sign_in(&http, &url, (&who, &from), &password)
                             .await
                             .map(|_| t.elapsed()),
                     )]

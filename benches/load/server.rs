@@ -69,6 +69,8 @@ impl RssSampler {
 /// How to start `belong serve`.
 pub struct ServeCommand {
     pub binary: PathBuf,
+    /// The token key, the same for every start, so that tokens outlive a restart.
+    pub secret: String,
     pub database_url: String,
     pub pool: u32,
     pub log: PathBuf,
@@ -93,7 +95,7 @@ fn tail(path: &Path) -> String {
 }
 
 /// `bytes` random bytes from the kernel, in hexadecimal: the server's token key.
-fn random_hex(bytes: usize) -> anyhow::Result<String> {
+pub fn random_hex(bytes: usize) -> anyhow::Result<String> {
     use std::io::Read;
     let mut buf = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
@@ -120,7 +122,6 @@ impl Server {
             .append(true)
             .open(&cmd.log)
             .with_context(|| format!("opening {}", cmd.log.display()))?;
-        let secret = random_hex(32)?;
         let mut command = tokio::process::Command::new(&cmd.binary);
         command
             .arg("serve")
@@ -128,7 +129,10 @@ impl Server {
             .env("BELONG__SERVER__BIND", format!("127.0.0.1:{port}"))
             .env("BELONG__SERVER__PUBLIC_URL", &url)
             .env("BELONG__DATABASE__MAX_CONNECTIONS", cmd.pool.to_string())
-            .env("BELONG__AUTH__JWT_SECRET", secret)
+            .env("BELONG__AUTH__JWT_SECRET", &cmd.secret)
+            // The load tool stands for a reverse proxy: its X-Forwarded-For names the address
+            // each employee signs in from (see `http::address`).
+            .env("BELONG__SERVER__TRUSTED_PROXIES", "127.0.0.1")
             .env("BELONG__LOG__FORMAT", "json")
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone()?)
