@@ -46,7 +46,7 @@ inside() {
     fi
     say "the load tool"
     "$work/load" "$@" --serve "$work/belong" --database-url "$DATABASE_URL" \
-        --pg-log "$SCRATCH_PG_LOG" --work "$work" 2>&1 | tee "$work/load.out"
+        --pg-log "$SCRATCH_PG_LOG" --sqlx-dir "$work/sqlx" --work "$work" 2>&1 | tee "$work/load.out"
     echo
     echo "machine: $(nproc) cores, $(free -m | awk '/Mem:/ {print $2}') MiB; load average now $(cut -d' ' -f1-3 /proc/loadavg); $(others)"
 }
@@ -96,9 +96,11 @@ cleanup() {
     if [ "$keep" = 1 ]; then echo "work folder kept: $BENCH_WORK"; else rm -rf "$BENCH_WORK"; fi
 }
 trap cleanup EXIT
-# Copies, so that a rebuild in this tree during the run cannot change what is measured.
+# Copies, so that a rebuild (or a checkout) in this tree during the run cannot change what is
+# measured; .sqlx/ is the query text the build was checked against.
 cp "$belong_exe" "$BENCH_WORK/belong"
 cp "$load_exe" "$BENCH_WORK/load"
+cp -r .sqlx "$BENCH_WORK/sqlx"
 chmod -R a+rwX "$BENCH_WORK"
 echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 scripts/scratch-postgres.sh "$0" --inside "${tool_args[@]}"
