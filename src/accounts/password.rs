@@ -98,14 +98,21 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .context("the hasher is shut down")?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .context("a hashing thread failed")?
+        // The permit goes with the work, not with this future: a request dropped while its
+        // hash runs (a timeout, a client gone) cannot free its place before the thread does,
+        // or a storm of abandoned sign-ins would run any number of hashes at once.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .context("a hashing thread failed")?
     }
 }
 
@@ -139,5 +146,23 @@ mod tests {
                 .unwrap()
         );
         assert!(!hasher.verify(pw.secret(), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_hash_keeps_its_place_until_it_ends() {
+        let hasher = Hasher::new(1).unwrap();
+        let pw = SecretString::from("correct horse battery");
+        // Dropped after its first poll, which took the only place and started the hash.
+        let abandoned =
+            tokio::time::timeout(std::time::Duration::ZERO, hasher.verify(&pw, None)).await;
+        assert!(abandoned.is_err(), "a hash cannot end within no time");
+        assert_eq!(
+            hasher.permits.available_permits(),
+            0,
+            "the running hash still holds its place"
+        );
+        // The place comes back when the thread is done, and the hasher works on.
+        assert!(!hasher.verify(&pw, None).await.unwrap());
+        assert_eq!(hasher.permits.available_permits(), 1);
     }
 }
