@@ -1,12 +1,19 @@
 //! Password policy and argon2id hashing, run on blocking threads with a bound on how many
-//! hashes are computed at once (each takes 19 MiB and tens of milliseconds of a core).
+//! hashes are computed at once (each works in 19 MiB and takes tens of milliseconds of a core).
+//!
+//! Each of those hashing slots keeps its own block buffer: made at its first use, handed from
+//! one hash to the next and never freed. Left to the allocator, every hash would take 19 MiB
+//! and give it back, and glibc keeps such freed buffers resident (the server's RSS went from
+//! 17 MiB to over 800 MiB after a few hundred sign-ins); this way sign-ins cost at most one
+//! buffer per slot, for as long as the process lives.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::rand_core::{OsRng, RngCore as _};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
@@ -34,49 +41,177 @@ impl NewPassword {
 }
 
 /// OWASP's minimum for argon2id: 19 MiB, 2 iterations, 1 lane.
+fn params() -> anyhow::Result<Params> {
+    Params::new(19 * 1024, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))
+}
+
+/// New hashes: argon2id, version 0x13, [`params`].
 fn argon2() -> anyhow::Result<Argon2<'static>> {
-    let params = Params::new(19 * 1024, 2, 1, None)
-        .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params()?))
 }
 
-fn hash_blocking(password: &SecretString) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    argon2()?
-        .hash_password(password.expose_secret().as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
+/// The hash of `password` with `salt` into `out`, in `memory` when it is large enough for the
+/// parameters, else (a stored hash made with more memory than the slots keep) in a buffer of
+/// its own for this once.
+fn compute(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    memory: &mut [Block],
+) -> Result<(), argon2::Error> {
+    if memory.len() >= argon2.params().block_count() {
+        argon2.hash_password_into_with_memory(password, salt, out, memory)
+    } else {
+        argon2.hash_password_into(password, salt, out)
+    }
 }
 
-fn verify_blocking(password: &SecretString, hash: &str) -> anyhow::Result<bool> {
+/// The PHC string of an argon2id hash with [`params`]: `$argon2id$v=19$m=19456,t=2,p=1$salt$hash`.
+fn phc(salt: &[u8], output: &[u8]) -> anyhow::Result<String> {
+    let salt = SaltString::encode_b64(salt).map_err(|e| anyhow::anyhow!("a salt: {e}"))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params()?)
+            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(output).map_err(|e| anyhow::anyhow!("a hash's output: {e}"))?),
+    };
+    Ok(hash.to_string())
+}
+
+fn random_salt() -> [u8; Salt::RECOMMENDED_LENGTH] {
+    let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
+    OsRng.fill_bytes(&mut salt);
+    salt
+}
+
+fn hash_blocking(password: &SecretString, memory: &mut [Block]) -> anyhow::Result<String> {
+    let salt = random_salt();
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    compute(
+        &argon2()?,
+        password.expose_secret().as_bytes(),
+        &salt,
+        &mut output,
+        memory,
+    )
+    .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))?;
+    phc(&salt, &output)
+}
+
+/// Verifies with the algorithm, version and parameters in the stored hash, so that older hashes
+/// (or hashes made with other settings) keep working; the outputs compare in constant time. A
+/// hash that is not a PHC string is an error; one that argon2 cannot recompute (another
+/// algorithm, parameters out of range) matches no password, as it did with argon2's own
+/// verifier.
+fn verify_blocking(
+    password: &SecretString,
+    hash: &str,
+    memory: &mut [Block],
+) -> anyhow::Result<bool> {
     let parsed =
         PasswordHash::new(hash).map_err(|e| anyhow::anyhow!("a stored hash is unreadable: {e}"))?;
-    // Verify with the parameters in the stored hash, so older hashes keep working.
-    Ok(Argon2::default()
-        .verify_password(password.expose_secret().as_bytes(), &parsed)
-        .is_ok())
+    let mut recompute = || -> Result<bool, String> {
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return Err("no salt or no output".into());
+        };
+        let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| e.to_string())?;
+        let version = parsed
+            .version
+            .map(Version::try_from)
+            .transpose()
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
+        let params = Params::try_from(&parsed).map_err(|e| e.to_string())?;
+        let mut salt_buf = [0u8; Salt::MAX_LENGTH];
+        let salt = salt.decode_b64(&mut salt_buf).map_err(|e| e.to_string())?;
+        let mut output = [0u8; Output::MAX_LENGTH];
+        let output = output
+            .get_mut(..expected.len())
+            .ok_or("an output too long")?;
+        let argon2 = Argon2::new(algorithm, version, params);
+        compute(
+            &argon2,
+            password.expose_secret().as_bytes(),
+            salt,
+            output,
+            memory,
+        )
+        .map_err(|e| e.to_string())?;
+        // `Output`'s equality is constant-time.
+        Ok(Output::new(output).map_err(|e| e.to_string())? == expected)
+    };
+    Ok(recompute().unwrap_or_else(|reason| {
+        tracing::warn!(%reason, "a stored password hash cannot be verified");
+        false
+    }))
+}
+
+/// The hashing slots: at most `permits` hashes at once, each in a block buffer of its own.
+struct Slots {
+    permits: Arc<Semaphore>,
+    /// The buffers of the slots not in use. A buffer is either here or with the one hash that
+    /// holds a permit, so there are never more buffers than permits.
+    idle: Mutex<Vec<Vec<Block>>>,
+    /// Blocks in each buffer: what [`params`] take.
+    blocks: usize,
+    /// How many buffers were ever made.
+    made: AtomicUsize,
+}
+
+impl Slots {
+    /// An idle buffer, or a new one for a slot used for the first time.
+    fn take(&self) -> Vec<Block> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        idle.unwrap_or_else(|| {
+            self.made.fetch_add(1, Ordering::Relaxed);
+            vec![Block::new(); self.blocks]
+        })
+    }
+
+    fn put_back(&self, memory: Vec<Block>) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(memory);
+    }
 }
 
 /// Hashes and verifies passwords off the async runtime.
 #[derive(Clone)]
 pub struct Hasher {
-    permits: Arc<Semaphore>,
-    /// Verified against when the email is unknown, so that case costs what a wrong password does.
+    slots: Arc<Slots>,
+    /// Verified against when the email is unknown, so that case costs what a wrong password
+    /// does: a hash with the same parameters whose output is random, which no password matches.
     dummy_hash: Arc<str>,
 }
 
 impl Hasher {
     pub fn new(max_concurrent: usize) -> anyhow::Result<Self> {
-        let dummy = SecretString::from(format!("dummy-{}", uuid::Uuid::new_v4()));
+        let permits = max_concurrent.max(1);
+        let mut dummy_output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        OsRng.fill_bytes(&mut dummy_output);
         Ok(Self {
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            dummy_hash: hash_blocking(&dummy)?.into(),
+            slots: Arc::new(Slots {
+                permits: Arc::new(Semaphore::new(permits)),
+                idle: Mutex::new(Vec::with_capacity(permits)),
+                blocks: params()?.block_count(),
+                made: AtomicUsize::new(0),
+            }),
+            dummy_hash: phc(&random_salt(), &dummy_output)?.into(),
         })
     }
 
     pub async fn hash(&self, password: &NewPassword) -> anyhow::Result<String> {
         let password = password.secret().clone();
-        self.run(move || hash_blocking(&password)).await
+        self.run(move |memory| hash_blocking(&password, memory))
+            .await
     }
 
     /// Checks a password against a stored hash, or against the dummy hash when there is none.
@@ -90,26 +225,33 @@ impl Hasher {
             .map(Arc::from)
             .unwrap_or_else(|| self.dummy_hash.clone());
         let password = password.clone();
-        let matches = self.run(move || verify_blocking(&password, &hash)).await?;
+        let matches = self
+            .run(move |memory| verify_blocking(&password, &hash, memory))
+            .await?;
         Ok(known && matches)
     }
 
+    /// Runs `work` on a blocking thread in a slot's buffer. The permit and the buffer go with
+    /// the thread: should the caller stop waiting (a client hanging up), the slot stays taken
+    /// until the hash is done, and the buffer goes back to the idle ones, not to the allocator.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+        work: impl FnOnce(&mut [Block]) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
         let permit = self
+            .slots
             .permits
             .clone()
             .acquire_owned()
             .await
             .context("the hasher is shut down")?;
-        // The permit goes with the work, not with this future: a request dropped while its
-        // hash runs (a timeout, a client gone) cannot free its place before the thread does,
-        // or a storm of abandoned sign-ins would run any number of hashes at once.
+        let slots = self.slots.clone();
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
+            let mut memory = slots.take();
+            let result = work(&mut memory);
+            slots.put_back(memory);
+            drop(permit);
+            result
         })
         .await
         .context("a hashing thread failed")?
@@ -129,23 +271,181 @@ mod tests {
         assert!(NewPassword::parse(SecretString::from("x".repeat(129))).is_err());
     }
 
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_string())
+    }
+
+    /// A hash made by argon2's own API, as hashes stored before the slots were.
+    fn plain_hash(
+        algorithm: Algorithm,
+        version: Version,
+        params: Params,
+        password: &str,
+    ) -> String {
+        use argon2::password_hash::PasswordHasher as _;
+        Argon2::new(algorithm, version, params)
+            .hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string()
+    }
+
     #[tokio::test]
     async fn hashes_verify_and_use_owasp_parameters() {
         let hasher = Hasher::new(2).unwrap();
-        let pw = NewPassword::parse(SecretString::from("correct horse battery")).unwrap();
+        let pw = NewPassword::parse(secret("correct horse battery")).unwrap();
         let hash = hasher.hash(&pw).await.unwrap();
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash}"
         );
         assert!(hasher.verify(pw.secret(), Some(&hash)).await.unwrap());
+        assert!(!hasher.verify(&secret("wrong"), Some(&hash)).await.unwrap());
+        assert!(!hasher.verify(pw.secret(), None).await.unwrap());
+        // Two hashes of one password differ (their salts do).
+        assert_ne!(hash, hasher.hash(&pw).await.unwrap());
+    }
+
+    /// Hashes made by argon2's own API verify here, and ours verify there: the stored format
+    /// is the same.
+    #[tokio::test]
+    async fn hashes_are_compatible_with_argon2s_own_api() {
+        use argon2::password_hash::PasswordVerifier as _;
+        let hasher = Hasher::new(1).unwrap();
+        let old = plain_hash(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            params().unwrap(),
+            "correct horse battery",
+        );
+        assert!(old.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{old}");
         assert!(
-            !hasher
-                .verify(&SecretString::from("wrong"), Some(&hash))
+            hasher
+                .verify(&secret("correct horse battery"), Some(&old))
                 .await
                 .unwrap()
         );
-        assert!(!hasher.verify(pw.secret(), None).await.unwrap());
+        assert!(
+            !hasher
+                .verify(&secret("correct horse battery!"), Some(&old))
+                .await
+                .unwrap()
+        );
+
+        let pw = NewPassword::parse(secret("correct horse battery")).unwrap();
+        let ours = hasher.hash(&pw).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse batterY", &parsed)
+                .is_err()
+        );
+    }
+
+    /// A stored hash made with other settings is verified with its own: less memory than a
+    /// slot keeps (in the slot's buffer), more (in a buffer of its own), another variant and
+    /// version, a longer output.
+    #[tokio::test]
+    async fn hashes_with_other_parameters_verify() {
+        let hasher = Hasher::new(1).unwrap();
+        let cases = [
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(8 * 1024, 3, 1, None),
+            ),
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(24 * 1024, 1, 2, None),
+            ),
+            (
+                Algorithm::Argon2i,
+                Version::V0x10,
+                Params::new(4 * 1024, 2, 1, None),
+            ),
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(1024, 1, 1, Some(64)),
+            ),
+        ];
+        for (algorithm, version, params) in cases {
+            let hash = plain_hash(algorithm, version, params.unwrap(), "a password of old");
+            assert!(
+                hasher
+                    .verify(&secret("a password of old"), Some(&hash))
+                    .await
+                    .unwrap(),
+                "{hash}"
+            );
+            assert!(
+                !hasher
+                    .verify(&secret("a password of new"), Some(&hash))
+                    .await
+                    .unwrap(),
+                "{hash}"
+            );
+        }
+        // What is no PHC string at all is an error; a PHC string argon2 cannot recompute
+        // matches nothing.
+        assert!(
+            hasher
+                .verify(&secret("x"), Some("not a hash"))
+                .await
+                .is_err()
+        );
+        let unknown = "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E";
+        assert!(!hasher.verify(&secret("x"), Some(unknown)).await.unwrap());
+    }
+
+    /// However many hashes run, and even when their callers stop waiting, no more buffers are
+    /// made than there are slots, and each goes back to the idle ones.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_slot_makes_its_buffer_once() {
+        let hasher = Hasher::new(2).unwrap();
+        let pw = NewPassword::parse(secret("correct horse battery")).unwrap();
+        let hash = hasher.hash(&pw).await.unwrap();
+        let checks: Vec<_> = (0..8)
+            .map(|i| {
+                let (hasher, hash) = (hasher.clone(), hash.clone());
+                tokio::spawn(async move {
+                    let password = secret(if i % 2 == 0 {
+                        "correct horse battery"
+                    } else {
+                        "no"
+                    });
+                    hasher.verify(&password, Some(&hash)).await.unwrap()
+                })
+            })
+            .collect();
+        for (i, check) in checks.into_iter().enumerate() {
+            assert_eq!(check.await.unwrap(), i % 2 == 0);
+        }
+        // Callers that give up while their hash runs or waits.
+        for _ in 0..4 {
+            let waiting = hasher.verify(pw.secret(), Some(&hash));
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(1), waiting).await;
+        }
+        assert!(hasher.verify(pw.secret(), Some(&hash)).await.unwrap());
+        // Every slot free again: its buffer is back with the idle ones.
+        let _all = hasher.slots.permits.acquire_many(2).await.unwrap();
+        let made = hasher.slots.made.load(Ordering::Relaxed);
+        assert!((1..=2).contains(&made), "{made} buffers made");
+        assert_eq!(hasher.slots.idle.lock().unwrap().len(), made);
+        assert!(
+            hasher
+                .slots
+                .idle
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|m| m.len() == 19 * 1024)
+        );
     }
 
     #[tokio::test]
@@ -157,12 +457,12 @@ mod tests {
             tokio::time::timeout(std::time::Duration::ZERO, hasher.verify(&pw, None)).await;
         assert!(abandoned.is_err(), "a hash cannot end within no time");
         assert_eq!(
-            hasher.permits.available_permits(),
+            hasher.slots.permits.available_permits(),
             0,
             "the running hash still holds its place"
         );
         // The place comes back when the thread is done, and the hasher works on.
         assert!(!hasher.verify(&pw, None).await.unwrap());
-        assert_eq!(hasher.permits.available_permits(), 1);
+        assert_eq!(hasher.slots.permits.available_permits(), 1);
     }
 }
