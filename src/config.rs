@@ -136,7 +136,8 @@ pub struct AuthSettings {
     pub allowed_email_domains: Vec<String>,
     pub max_failed_logins: u32,
     pub failed_login_window_secs: u64,
-    /// Failed sign-ins from one client address within the window, whatever the emails.
+    /// Sign-ins from one client address within the window, whatever the emails, that failed or
+    /// are under way (a successful one gives its attempt back; a refused one is not counted).
     pub max_failed_logins_per_client: u32,
     /// Registrations tried from one client address within the window.
     pub max_registrations_per_client: u32,

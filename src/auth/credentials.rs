@@ -39,7 +39,14 @@ pub async fn check(
     }
     let email = Email::parse(email).map_err(|m| AppError::invalid("email", m))?;
     throttle::reserve_client(pool, client, ClientAction::Login, settings).await?;
-    let attempt = throttle::reserve(pool, &email, settings).await?;
+    let attempt = match throttle::reserve(pool, &email, settings).await {
+        Ok(attempt) => attempt,
+        Err(refused) => {
+            // Refused for its email (or failed), it checked no password: not the client's to count.
+            throttle::refund_client(pool, client, ClientAction::Login).await?;
+            return Err(refused);
+        }
+    };
     let account = sqlx::query!(
         "SELECT id, password_hash, active FROM users WHERE email = $1",
         email.as_str()
@@ -55,7 +62,7 @@ pub async fn check(
     match account {
         Some(account) if matches && account.active => {
             throttle::clear(pool, &email).await?;
-            throttle::refund_client(pool, client).await?;
+            throttle::refund_client(pool, client, ClientAction::Login).await?;
             Ok(account.id)
         }
         account => {
@@ -80,7 +87,8 @@ pub async fn check(
 }
 
 /// Registration from `client`: counted per client address first (429 past the limit), then
-/// the account rules of [`registration::register`].
+/// the account rules of [`registration::register`]; a form they refuse as invalid is not
+/// counted.
 #[tracing::instrument(skip_all)]
 pub async fn register(
     pool: &PgPool,
@@ -93,5 +101,11 @@ pub async fn register(
         return Err(AppError::Forbidden);
     }
     throttle::reserve_client(pool, client, ClientAction::Register, &settings.auth).await?;
-    registration::register(pool, hasher, settings, form).await
+    let registered = registration::register(pool, hasher, settings, form).await;
+    if let Err(AppError::Validation(_)) = registered {
+        // A form refused before any hashing or lookup tells nothing: it is given back. (A
+        // taken email is counted: the limit also slows probing for accounts.)
+        throttle::refund_client(pool, client, ClientAction::Register).await?;
+    }
+    registered
 }

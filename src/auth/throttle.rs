@@ -2,7 +2,10 @@
 //! instance agrees. An attempt is counted before its password is checked (and before any
 //! hashing), in one statement, so that a burst of parallel attempts cannot all slip past the
 //! limit; a successful sign-in clears the email's count and gives the client its attempt back.
-//! Past a limit within the window, the attempt is answered 429 until the window ends.
+//! Past a limit within the window, an attempt is answered 429 until the window ends, and is not
+//! counted: it checked no password, so it neither deepens the lockout nor keeps it going once the
+//! attempts that were let through are done (people behind one NAT signing in at once get 429s
+//! for the overflow, and their address is free again as soon as those who got through are in).
 //! Registrations are counted per client address the same way. Rows whose window has ended are
 //! pruned as attempts arrive.
 
@@ -14,15 +17,16 @@ use crate::accounts::email::Email;
 use crate::config::AuthSettings;
 use crate::error::AppError;
 
-/// Counts one attempt. Answers 429 past the limit, else the attempt's number in the window.
+/// Counts one attempt for `email`: its number in the window, or 429 (not counted) past the
+/// limit.
 #[tracing::instrument(skip_all)]
 pub async fn reserve(
     pool: &PgPool,
     email: &Email,
     settings: &AuthSettings,
 ) -> Result<u32, AppError> {
-    prune(pool, settings).await?;
-    let row = sqlx::query!(
+    // The update's condition keeps a refused attempt from counting: then no row comes back.
+    let counted = sqlx::query_scalar!(
         r#"INSERT INTO login_failures AS f (email, failures, window_started_at)
            VALUES ($1, 1, now())
            ON CONFLICT (email) DO UPDATE SET
@@ -30,21 +34,29 @@ pub async fn reserve(
                                THEN 1 ELSE f.failures + 1 END,
                window_started_at = CASE WHEN f.window_started_at + make_interval(secs => $2) <= now()
                                         THEN now() ELSE f.window_started_at END
-           RETURNING failures,
-                     ceil(extract(epoch FROM window_started_at + make_interval(secs => $2) - now()))::bigint
-                         AS "retry_after!""#,
+           WHERE f.window_started_at + make_interval(secs => $2) <= now() OR f.failures < $3
+           RETURNING failures"#,
         email.as_str(),
-        settings.failed_login_window_secs as f64,
+        window_secs(settings),
+        limit(settings.max_failed_logins),
     )
-    .fetch_one(pool)
+    .fetch_optional(pool)
     .await?;
-    let attempt = u32::try_from(row.failures).unwrap_or(u32::MAX);
-    if attempt > settings.max_failed_logins {
-        return Err(AppError::TooManyRequests {
-            retry_after_secs: u64::try_from(row.retry_after).unwrap_or(1).max(1),
-        });
+    match counted {
+        Some(attempt) => Ok(u32::try_from(attempt).unwrap_or(u32::MAX)),
+        None => {
+            let retry = sqlx::query_scalar!(
+                r#"SELECT ceil(extract(epoch FROM window_started_at + make_interval(secs => $2) - now()))::bigint
+                          AS "retry_after!"
+                   FROM login_failures WHERE email = $1"#,
+                email.as_str(),
+                window_secs(settings),
+            )
+            .fetch_optional(pool)
+            .await?;
+            Err(too_many(retry))
+        }
     }
-    Ok(attempt)
 }
 
 /// A successful sign-in: the count starts afresh.
@@ -82,7 +94,8 @@ impl ClientAction {
     }
 }
 
-/// Counts one attempt of `action` from `client`: 429 past the limit within the window.
+/// Counts one attempt of `action` from `client` (pruning the counts whose window has ended
+/// first): 429, not counted, past the limit within the window.
 #[tracing::instrument(skip_all)]
 pub async fn reserve_client(
     pool: &PgPool,
@@ -90,7 +103,9 @@ pub async fn reserve_client(
     action: ClientAction,
     settings: &AuthSettings,
 ) -> Result<(), AppError> {
-    let row = sqlx::query!(
+    prune(pool, settings).await?;
+    // As for emails: a refused attempt updates nothing, and no row comes back.
+    let counted = sqlx::query_scalar!(
         r#"INSERT INTO client_attempts AS c (client, action, attempts, window_started_at)
            VALUES ($1, $2, 1, now())
            ON CONFLICT (client, action) DO UPDATE SET
@@ -98,40 +113,74 @@ pub async fn reserve_client(
                                THEN 1 ELSE c.attempts + 1 END,
                window_started_at = CASE WHEN c.window_started_at + make_interval(secs => $3) <= now()
                                         THEN now() ELSE c.window_started_at END
-           RETURNING attempts,
-                     ceil(extract(epoch FROM window_started_at + make_interval(secs => $3) - now()))::bigint
-                         AS "retry_after!""#,
+           WHERE c.window_started_at + make_interval(secs => $3) <= now() OR c.attempts < $4
+           RETURNING attempts"#,
         client.to_string(),
         action.as_str(),
-        settings.failed_login_window_secs as f64,
+        window_secs(settings),
+        limit(action.limit(settings)),
     )
-    .fetch_one(pool)
+    .fetch_optional(pool)
     .await?;
-    if u32::try_from(row.attempts).unwrap_or(u32::MAX) > action.limit(settings) {
-        return Err(AppError::TooManyRequests {
-            retry_after_secs: u64::try_from(row.retry_after).unwrap_or(1).max(1),
-        });
+    if counted.is_some() {
+        return Ok(());
     }
-    Ok(())
+    let retry = sqlx::query_scalar!(
+        r#"SELECT ceil(extract(epoch FROM window_started_at + make_interval(secs => $3) - now()))::bigint
+                  AS "retry_after!"
+           FROM client_attempts WHERE client = $1 AND action = $2"#,
+        client.to_string(),
+        action.as_str(),
+        window_secs(settings),
+    )
+    .fetch_optional(pool)
+    .await?;
+    Err(too_many(retry))
 }
 
-/// A successful sign-in gives the client back the attempt it was counted.
+/// Gives `client` back an attempt of `action` that was counted but checked nothing: a
+/// sign-in that succeeded, or was refused for its email; a registration whose form was invalid.
 #[tracing::instrument(skip_all)]
-pub async fn refund_client(pool: &PgPool, client: IpAddr) -> Result<(), AppError> {
+pub async fn refund_client(
+    pool: &PgPool,
+    client: IpAddr,
+    action: ClientAction,
+) -> Result<(), AppError> {
     sqlx::query!(
         "UPDATE client_attempts SET attempts = greatest(attempts - 1, 0)
-         WHERE client = $1 AND action = 'login'",
-        client.to_string()
+         WHERE client = $1 AND action = $2",
+        client.to_string(),
+        action.as_str()
     )
     .execute(pool)
     .await?;
     Ok(())
 }
 
+fn window_secs(settings: &AuthSettings) -> f64 {
+    settings.failed_login_window_secs as f64
+}
+
+/// A limit as PostgreSQL's integer (the configured ones are far below its maximum).
+fn limit(limit: u32) -> i32 {
+    i32::try_from(limit).unwrap_or(i32::MAX)
+}
+
+/// The 429 for a refused attempt: retry when the window ends (its row may have been pruned
+/// meanwhile: then at once).
+fn too_many(retry_after: Option<i64>) -> AppError {
+    AppError::TooManyRequests {
+        retry_after_secs: retry_after
+            .and_then(|secs| u64::try_from(secs).ok())
+            .unwrap_or(1)
+            .max(1),
+    }
+}
+
 /// Deletes the counts whose window has ended (they no longer limit anything).
 #[tracing::instrument(skip_all)]
 pub async fn prune(pool: &PgPool, settings: &AuthSettings) -> Result<(), AppError> {
-    let window = settings.failed_login_window_secs as f64;
+    let window = window_secs(settings);
     sqlx::query!(
         "DELETE FROM login_failures WHERE window_started_at < now() - make_interval(secs => $1)",
         window

@@ -356,6 +356,15 @@ async fn registrations_are_limited_per_client_address() {
         s.auth.max_registrations_per_client = 2;
     })
     .await;
+    // A form refused as invalid (before any hashing or lookup) is not counted.
+    let (status, _) = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": "short@example.com", "password": "short", "display_name": "Short"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     app.register("one@example.com").await;
     // A refused registration counts too: the limit also slows probing for taken emails.
     let (status, _) = app
@@ -376,9 +385,147 @@ async fn registrations_are_limited_per_client_address() {
         )
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    // The 429 itself is not counted.
+    assert_eq!(client_attempts(&app, "register").await, Some(2));
 }
 
-/// Counts whose window has ended are deleted as new attempts arrive.
+/// The count of `action` attempts from the tests' own address, if there is one.
+async fn client_attempts(app: &crate::helpers::TestApp, action: &str) -> Option<i32> {
+    sqlx::query_scalar(
+        "SELECT attempts FROM client_attempts WHERE client = '127.0.0.1' AND action = $1",
+    )
+    .bind(action)
+    .fetch_optional(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// People behind one address (a NAT) signing in at once, more of them than the per-address
+/// limit allows: the overflow is refused, but the refusals are not counted, so once the
+/// sign-ins let through are done the address has its own failures and no more. (When every 429
+/// stayed counted, this burst locked the address out for the rest of the window.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_refused_by_the_address_limit_does_not_stay_counted() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.auth.max_failed_logins_per_client = 3;
+        crate::helpers::burst_settings(s);
+    })
+    .await;
+    app.register("nat@example.com").await;
+    // One failure, which stays counted.
+    let r = login_from(&app, "stranger0@example.com", None).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // The sign-ins let through wait for the users table, so the rest find the limit reached.
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let url = format!("{}/api/v1/auth/login", app.base);
+    let burst: Vec<_> = (0..10)
+        .map(|_| {
+            let request = app
+                .client
+                .post(&url)
+                .json(&json!({"email": "nat@example.com", "password": crate::helpers::PASSWORD}));
+            tokio::spawn(async move { request.send().await.unwrap().status() })
+        })
+        .collect();
+    let waiting = &burst;
+    crate::helpers::eventually("eight sign-ins refused", || async move {
+        (waiting.iter().filter(|b| b.is_finished()).count() >= 8).then_some(())
+    })
+    .await;
+    lock.rollback().await.unwrap();
+    let mut statuses = Vec::new();
+    for b in burst {
+        statuses.push(b.await.unwrap());
+    }
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((ok, refused), (2, 8), "{statuses:?}");
+    assert_eq!(
+        client_attempts(&app, "login").await,
+        Some(1),
+        "the one failure, no more"
+    );
+
+    // So the address signs in, and fails twice more, before its failures alone lock it out.
+    app.login("nat@example.com").await;
+    for i in 1..=2 {
+        let r = login_from(&app, &format!("stranger{i}@example.com"), None).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "failure {i}");
+    }
+    let r = login_from(&app, "stranger3@example.com", None).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(client_attempts(&app, "login").await, Some(3));
+}
+
+/// Sign-ins refused for their email, and sign-ins refused once the address's own failures
+/// reached its limit, checked no password: they neither count against the address nor move the
+/// end of its lockout, which comes when the failures' window ends.
+#[tokio::test]
+async fn refused_sign_ins_neither_deepen_nor_extend_the_lockout() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.auth.max_failed_logins_per_client = 5;
+    })
+    .await; // 3 failures per email in tests
+    app.register("known@example.com").await;
+    for _ in 0..3 {
+        let r = login_from(&app, "victim@example.com", None).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    for _ in 0..4 {
+        let r = login_from(&app, "victim@example.com", None).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "the email's limit"
+        );
+    }
+    assert_eq!(client_attempts(&app, "login").await, Some(3));
+    for i in 0..2 {
+        let r = login_from(&app, &format!("other{i}@example.com"), None).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Five failures: the address waits, even with the right password.
+    let window_started: time::OffsetDateTime = sqlx::query_scalar(
+        "SELECT window_started_at FROM client_attempts WHERE client = '127.0.0.1' AND action = 'login'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    for _ in 0..6 {
+        let (status, _) = app
+            .post(
+                "/api/v1/auth/login",
+                None,
+                json!({"email": "known@example.com", "password": crate::helpers::PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    }
+    let (attempts, started): (i32, time::OffsetDateTime) = sqlx::query_as(
+        "SELECT attempts, window_started_at FROM client_attempts
+         WHERE client = '127.0.0.1' AND action = 'login'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((attempts, started), (5, window_started));
+    // When the failures' window has passed, the address signs in again.
+    sqlx::query("UPDATE client_attempts SET window_started_at = now() - interval '1 hour'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    app.login("known@example.com").await;
+    assert_eq!(client_attempts(&app, "login").await, Some(0));
+}
+
 #[tokio::test]
 async fn old_sign_in_counts_are_pruned() {
     let app = spawn_app().await;
@@ -398,14 +545,26 @@ async fn old_sign_in_counts_are_pruned() {
     .unwrap();
     let r = login_from(&app, "someone@example.com", None).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let old: i64 = sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM login_failures WHERE email = 'old@example.com')
-              + (SELECT count(*) FROM client_attempts WHERE client = '192.0.2.1')",
+    let stale = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT (SELECT count(*) FROM login_failures WHERE email = 'old@example.com')
+                  + (SELECT count(*) FROM client_attempts WHERE client = '192.0.2.1')",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(stale().await, 0);
+    // A registration prunes too.
+    sqlx::query(
+        "INSERT INTO login_failures (email, failures, window_started_at)
+         VALUES ('old@example.com', 2, now() - interval '2 days')",
     )
-    .fetch_one(&app.pool)
+    .execute(&app.pool)
     .await
     .unwrap();
-    assert_eq!(old, 0);
+    app.register("newcomer@example.com").await;
+    assert_eq!(stale().await, 0);
 }
 
 /// Sign-ins queue for the password hasher; nothing else does. While a flood of sign-ins for
