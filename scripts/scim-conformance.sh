@@ -31,38 +31,20 @@ if [ ! -f "$stamp" ]; then
     touch "$stamp"
 fi
 
-if [ -z "${BELONG_SCIM_SCRATCH:-}" ]; then
-    # The query macros read the committed offline data, not the scratch database.
-    SQLX_OFFLINE=true cargo build --quiet --bin belong
-    BELONG_SCIM_SCRATCH=1 exec scripts/scratch-postgres.sh "$0" "$@"
-fi
-
-bin=target/debug/belong
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export BELONG__SERVER__BIND="127.0.0.1:$port"
-export BELONG__SERVER__PUBLIC_URL="http://127.0.0.1:$port"
-export BELONG__AUTH__JWT_SECRET="scim-conformance-signing-secret-0123456789"
-export BELONG__LOG__FILTER=warn
-log=$(mktemp /tmp/belong-scim-XXXXXX.log)
-"$bin" migrate >/dev/null
-token=$("$bin" scim-token create --name scim2-tester 2>/dev/null)
-"$bin" serve >"$log" 2>&1 &
-server=$!
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 1 200); do
-    if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then break; fi
-    if ! kill -0 "$server" 2>/dev/null; then cat "$log" >&2; exit 1; fi
-    sleep 0.1
-done
+source scripts/real-server.sh
+real_server_scratch "$0" "$@"
+real_server_migrate
+token=$("$REAL_SERVER_BIN" scim-token create --name scim2-tester 2>/dev/null)
+real_server_start
 
 # The token goes through the environment, not the command line (which others can read).
 export SCIM_CLI_HEADERS="Authorization: Bearer $token"
 out=$(mktemp /tmp/belong-scim-out-XXXXXX)
-trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -f "$log" "$out"' EXIT
+real_server_on_exit rm -f "$out"
 # `scim2 test` also exits non-zero for checks it skips, such as a search across every resource
 # type (`POST /.search`, answered 501 here: there is one resource type). So the verdict is ours:
 # no check may answer anything but SUCCESS or SKIPPED, and the checks must have run.
-"$venv/bin/scim2" --url "http://127.0.0.1:$port/scim/v2" test "$@" >"$out" 2>&1 || true
+"$venv/bin/scim2" --url "$REAL_SERVER_URL/scim/v2" test "$@" >"$out" 2>&1 || true
 cat "$out"
 passed=$(grep -c '^SUCCESS ' "$out" || true)
 failed=$(grep -E '^[A-Z]+ ' "$out" | grep -cvE '^(SUCCESS|SKIPPED) ' || true)

@@ -7,9 +7,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::{self, CurrentUser, User};
-use crate::api::{Json, PageParams, Query, parse_id};
+use crate::api::{Json, doc, PageParams, Query, parse_id};
 use crate::audit::AuditEntry;
-use crate::error::{AppResult, Problem};
+use crate::error::AppResult;
 use crate::lifecycle;
 use crate::paging::Page;
 use crate::state::AppState;
@@ -34,7 +34,7 @@ pub struct UserListParams {
 
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", params(UserListParams),
     security(("bearer" = [])),
-    responses((status = 200, body = Page<User>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<User>), (status = 401, response = doc::Unauthorized), (status = 403, response = doc::Forbidden)))]
 #[tracing::instrument(skip_all)]
 async fn list_users(
     State(state): State<AppState>,
@@ -60,7 +60,7 @@ pub struct SetRoles {
 
 #[utoipa::path(put, path = "/api/v1/admin/users/{id}/roles", tag = "admin", request_body = SetRoles,
     params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 404, body = Problem), (status = 409, description = "the last admin", body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = User), (status = 404, response = doc::NotFound), (status = 409, description = "the last admin"), (status = 422, response = doc::Unprocessable)))]
 #[tracing::instrument(skip_all)]
 async fn set_roles(
     State(state): State<AppState>,
@@ -78,7 +78,7 @@ async fn set_roles(
 
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/deactivate", tag = "admin",
     params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 404, body = Problem), (status = 409, description = "the last admin", body = Problem)))]
+    responses((status = 200, body = User), (status = 404, response = doc::NotFound), (status = 409, description = "the last admin")))]
 #[tracing::instrument(skip_all)]
 async fn deactivate(
     State(state): State<AppState>,
@@ -92,7 +92,7 @@ async fn deactivate(
 
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", params(PageParams),
     security(("bearer" = [])),
-    responses((status = 200, body = Page<AuditEntry>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<AuditEntry>), (status = 403, response = doc::Forbidden)))]
 #[tracing::instrument(skip_all)]
 async fn list_audit(
     State(state): State<AppState>,

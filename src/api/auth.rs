@@ -10,11 +10,11 @@ use utoipa_axum::routes;
 
 use crate::accounts::registration::Registration;
 use crate::accounts::{self, CurrentUser, User};
-use crate::api::Json;
+use crate::api::{Json, doc};
 use crate::auth::bearer::{self, TokenPair};
 use crate::auth::client::ClientAddr;
 use crate::auth::credentials;
-use crate::error::{AppError, AppResult, Problem};
+use crate::error::{AppError, AppResult};
 use crate::groups::memberships::{self, MyMembership};
 use crate::state::AppState;
 
@@ -39,9 +39,9 @@ pub struct RegisterRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = User), (status = 403, description = "registration is closed", body = Problem),
-              (status = 409, description = "email taken", body = Problem), (status = 422, body = Problem),
-              (status = 429, description = "too many registrations from this address; see Retry-After", body = Problem)))]
+    responses((status = 201, body = User), (status = 403, description = "registration is closed"),
+              (status = 409, description = "email taken"), (status = 422, response = doc::Unprocessable),
+              (status = 429, description = "too many registrations from this address; see Retry-After")))]
 #[tracing::instrument(skip_all)]
 async fn register(
     State(state): State<AppState>,
@@ -68,9 +68,9 @@ pub struct LoginRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenPair), (status = 401, body = Problem),
-              (status = 404, description = "password sign-in is turned off (`auth.password_login = false`: single sign-on only)", body = Problem),
-              (status = 429, description = "too many failures for this email or from this address; see Retry-After", body = Problem)))]
+    responses((status = 200, body = TokenPair), (status = 401, response = doc::Unauthorized),
+              (status = 404, description = "password sign-in is turned off (`auth.password_login = false`: single sign-on only)"),
+              (status = 429, description = "too many failures for this email or from this address; see Retry-After")))]
 #[tracing::instrument(skip_all)]
 async fn login(
     State(state): State<AppState>,
@@ -98,7 +98,7 @@ pub struct RefreshRequest {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenPair), (status = 401, description = "unknown, expired or spent (the family is revoked)", body = Problem)))]
+    responses((status = 200, body = TokenPair), (status = 401, description = "unknown, expired or spent (the family is revoked)")))]
 #[tracing::instrument(skip_all)]
 async fn refresh(
     State(state): State<AppState>,
@@ -135,7 +135,7 @@ pub struct Me {
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = Me), (status = 401, body = Problem)))]
+    responses((status = 200, body = Me), (status = 401, response = doc::Unauthorized)))]
 #[tracing::instrument(skip_all)]
 async fn me(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Me>> {
     let profile = accounts::find(&state.pool, user.id)

@@ -9,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::CurrentUser;
-use crate::api::{Json, PageParams, Query};
-use crate::error::{AppError, AppResult, Problem};
+use crate::api::{Json, doc, PageParams, Query};
+use crate::error::{AppError, AppResult};
 use crate::events::fields::EventFields;
 use crate::events::rsvp::{self, Attendee, RsvpAnswer};
 use crate::events::store::{self, Event};
@@ -47,7 +47,7 @@ pub struct EventListParams {
 #[utoipa::path(get, path = "/api/v1/groups/{slug}/events", tag = "events", params(("slug" = String, Path), EventListParams),
     security(("bearer" = [])),
     responses((status = 200, description = "soonest first; `members` events only for members and leads", body = Page<Event>),
-              (status = 404, body = Problem), (status = 422, body = Problem)))]
+              (status = 404, response = doc::NotFound), (status = 422, response = doc::Unprocessable)))]
 #[tracing::instrument(skip_all)]
 async fn list_events(
     State(state): State<AppState>,
@@ -71,7 +71,7 @@ async fn list_events(
 
 #[utoipa::path(post, path = "/api/v1/groups/{slug}/events", tag = "events", params(("slug" = String, Path)),
     request_body = EventFields, security(("bearer" = [])),
-    responses((status = 201, body = Event), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Event), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound), (status = 422, response = doc::Unprocessable)))]
 #[tracing::instrument(skip_all)]
 async fn create_event(
     State(state): State<AppState>,
@@ -89,7 +89,7 @@ async fn create_event(
 }
 
 #[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Event), (status = 404, body = Problem)))]
+    responses((status = 200, body = Event), (status = 404, response = doc::NotFound)))]
 #[tracing::instrument(skip_all)]
 async fn get_event(
     State(state): State<AppState>,
@@ -102,8 +102,8 @@ async fn get_event(
 
 #[utoipa::path(patch, path = "/api/v1/events/{id}", tag = "events", params(("id" = uuid::Uuid, Path)),
     request_body = EventFields, security(("bearer" = [])),
-    responses((status = 200, body = Event), (status = 403, body = Problem), (status = 404, body = Problem),
-              (status = 409, description = "capacity below the number going, or a cancelled event", body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Event), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound),
+              (status = 409, description = "capacity below the number going, or a cancelled event"), (status = 422, response = doc::Unprocessable)))]
 #[tracing::instrument(skip_all)]
 async fn update_event(
     State(state): State<AppState>,
@@ -117,7 +117,7 @@ async fn update_event(
 }
 
 #[utoipa::path(post, path = "/api/v1/events/{id}/cancel", tag = "events", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Event), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Event), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound)))]
 #[tracing::instrument(skip_all)]
 async fn cancel_event(
     State(state): State<AppState>,
@@ -130,8 +130,8 @@ async fn cancel_event(
 }
 
 #[utoipa::path(put, path = "/api/v1/events/{id}/rsvp", tag = "events", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = RsvpAnswer), (status = 403, description = "a `members` event and the caller is not an active member or ally", body = Problem),
-              (status = 404, body = Problem), (status = 409, description = "cancelled or started", body = Problem)))]
+    responses((status = 200, body = RsvpAnswer), (status = 403, description = "a `members` event and the caller is not an active member or ally"),
+              (status = 404, response = doc::NotFound), (status = 409, description = "cancelled or started")))]
 #[tracing::instrument(skip_all)]
 async fn rsvp_put(
     State(state): State<AppState>,
@@ -143,8 +143,8 @@ async fn rsvp_put(
 }
 
 #[utoipa::path(delete, path = "/api/v1/events/{id}/rsvp", tag = "events", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
-    responses((status = 204, description = "no RSVP any more; the first waitlisted may now be going"), (status = 404, body = Problem),
-              (status = 409, description = "cancelled or started", body = Problem)))]
+    responses((status = 204, description = "no RSVP any more; the first waitlisted may now be going"), (status = 404, response = doc::NotFound),
+              (status = 409, description = "cancelled or started")))]
 #[tracing::instrument(skip_all)]
 async fn rsvp_delete(
     State(state): State<AppState>,
@@ -158,7 +158,7 @@ async fn rsvp_delete(
 
 #[utoipa::path(get, path = "/api/v1/events/{id}/attendees", tag = "events", params(("id" = uuid::Uuid, Path), PageParams),
     security(("bearer" = [])),
-    responses((status = 200, body = Page<Attendee>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Page<Attendee>), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound)))]
 #[tracing::instrument(skip_all)]
 async fn attendees(
     State(state): State<AppState>,
@@ -190,7 +190,7 @@ fn calendar_response(body: String, filename: &str) -> Response {
 }
 
 #[utoipa::path(get, path = "/api/v1/events/{id}/ics", tag = "events", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, description = "the event as iCalendar", content_type = "text/calendar"), (status = 404, body = Problem)))]
+    responses((status = 200, description = "the event as iCalendar", content_type = "text/calendar"), (status = 404, response = doc::NotFound)))]
 #[tracing::instrument(skip_all)]
 async fn event_ics(
     State(state): State<AppState>,
@@ -215,7 +215,7 @@ fn address(state: &AppState, token: &str) -> CalendarAddress {
 }
 
 #[utoipa::path(get, path = "/api/v1/me/calendar", tag = "events", security(("bearer" = [])),
-    responses((status = 200, body = CalendarAddress), (status = 401, body = Problem)))]
+    responses((status = 200, body = CalendarAddress), (status = 401, response = doc::Unauthorized)))]
 #[tracing::instrument(skip_all)]
 async fn my_calendar(
     State(state): State<AppState>,
@@ -237,7 +237,7 @@ async fn rotate_calendar(
 }
 
 #[utoipa::path(get, path = "/ical/{token}", tag = "events", params(("token" = String, Path)),
-    responses((status = 200, description = "RFC 5545 calendar of the holder's groups and RSVPs", content_type = "text/calendar"), (status = 404, body = Problem)))]
+    responses((status = 200, description = "RFC 5545 calendar of the holder's groups and RSVPs", content_type = "text/calendar"), (status = 404, response = doc::NotFound)))]
 #[tracing::instrument(skip_all)]
 async fn ical_feed(
     State(state): State<AppState>,

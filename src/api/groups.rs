@@ -9,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::CurrentUser;
-use crate::api::{Json, PageParams, Query, parse_id};
-use crate::error::{AppError, AppResult, Problem};
+use crate::api::{Json, doc, PageParams, Query, parse_id};
+use crate::error::{AppError, AppResult};
 use crate::groups::directory::{self, GroupDetail, GroupListItem};
 use crate::groups::editing::{self, GroupFields};
 use crate::groups::memberships::{self, JoinChoice, Joined, MemberChange, MyMembership};
@@ -45,7 +45,7 @@ pub struct GroupListParams {
 }
 
 #[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(GroupListParams), security(("bearer" = [])),
-    responses((status = 200, body = Page<GroupListItem>), (status = 401, body = Problem)))]
+    responses((status = 200, body = Page<GroupListItem>), (status = 401, response = doc::Unauthorized)))]
 #[tracing::instrument(skip_all)]
 async fn list_groups(
     State(state): State<AppState>,
@@ -63,7 +63,7 @@ async fn list_groups(
 }
 
 #[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = GroupFields, security(("bearer" = [])),
-    responses((status = 201, body = GroupDetail), (status = 403, body = Problem), (status = 409, description = "slug taken", body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = GroupDetail), (status = 403, response = doc::Forbidden), (status = 409, description = "slug taken"), (status = 422, response = doc::Unprocessable)))]
 #[tracing::instrument(skip_all)]
 async fn create_group(
     State(state): State<AppState>,
@@ -79,7 +79,7 @@ async fn create_group(
 }
 
 #[utoipa::path(get, path = "/api/v1/groups/{slug}", tag = "groups", params(("slug" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = GroupDetail), (status = 404, body = Problem)))]
+    responses((status = 200, body = GroupDetail), (status = 404, response = doc::NotFound)))]
 #[tracing::instrument(skip_all)]
 async fn get_group(
     State(state): State<AppState>,
@@ -92,7 +92,7 @@ async fn get_group(
 
 #[utoipa::path(patch, path = "/api/v1/groups/{slug}", tag = "groups", params(("slug" = String, Path)), request_body = GroupFields,
     security(("bearer" = [])),
-    responses((status = 200, body = GroupDetail), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = GroupDetail), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound), (status = 422, response = doc::Unprocessable)))]
 #[tracing::instrument(skip_all)]
 async fn update_group(
     State(state): State<AppState>,
@@ -107,7 +107,7 @@ async fn update_group(
 
 #[utoipa::path(post, path = "/api/v1/groups/{slug}/archive", tag = "groups", params(("slug" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = GroupDetail), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = GroupDetail), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound)))]
 #[tracing::instrument(skip_all)]
 async fn archive_group(
     State(state): State<AppState>,
@@ -135,9 +135,9 @@ pub struct JoinRequest {
 #[utoipa::path(put, path = "/api/v1/groups/{slug}/membership", tag = "memberships", params(("slug" = String, Path)),
     request_body = JoinRequest, security(("bearer" = [])),
     responses((status = 201, description = "joined", body = MyMembership), (status = 200, description = "already a member; type and visibility updated", body = MyMembership),
-              (status = 404, description = "no such group (or archived)", body = Problem),
-              (status = 409, description = "a lead changing their visibility away from `public`, or to ally, without stepping down", body = Problem),
-              (status = 422, description = "a bad field, or a missing or stale `consent_version` where the group has a privacy notice", body = Problem)))]
+              (status = 404, description = "no such group (or archived)"),
+              (status = 409, description = "a lead changing their visibility away from `public`, or to ally, without stepping down"),
+              (status = 422, description = "a bad field, or a missing or stale `consent_version` where the group has a privacy notice")))]
 #[tracing::instrument(skip_all)]
 async fn join(
     State(state): State<AppState>,
@@ -170,7 +170,7 @@ async fn join(
 
 #[utoipa::path(delete, path = "/api/v1/groups/{slug}/membership", tag = "memberships", params(("slug" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 204, description = "not a member (any more)"), (status = 404, body = Problem)))]
+    responses((status = 204, description = "not a member (any more)"), (status = 404, response = doc::NotFound)))]
 #[tracing::instrument(skip_all)]
 async fn leave(
     State(state): State<AppState>,
@@ -185,7 +185,7 @@ async fn leave(
 #[utoipa::path(get, path = "/api/v1/groups/{slug}/members", tag = "memberships", params(("slug" = String, Path), PageParams),
     security(("bearer" = [])),
     responses((status = 200, description = "the entries the caller may see; leads and admins also get email, department, location, visibility and pending requests", body = Page<RosterEntry>),
-              (status = 404, body = Problem)))]
+              (status = 404, response = doc::NotFound)))]
 #[tracing::instrument(skip_all)]
 async fn list_members(
     State(state): State<AppState>,
@@ -201,8 +201,8 @@ async fn list_members(
 
 #[utoipa::path(get, path = "/api/v1/groups/{slug}/members.csv", tag = "memberships", params(("slug" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, description = "the roster as the caller sees it in `/members`, as CSV: streamed, with `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`; every download is audited", content_type = "text/csv"), (status = 403, body = Problem), (status = 404, body = Problem),
-              (status = 429, description = "too many downloads running; see Retry-After", body = Problem)))]
+    responses((status = 200, description = "the roster as the caller sees it in `/members`, as CSV: streamed, with `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`; every download is audited", content_type = "text/csv"), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound),
+              (status = 429, description = "too many downloads running; see Retry-After")))]
 #[tracing::instrument(skip_all)]
 async fn members_csv(
     State(state): State<AppState>,
@@ -223,9 +223,9 @@ pub struct MemberChangeRequest {
 
 #[utoipa::path(patch, path = "/api/v1/groups/{slug}/members/{user_id}", tag = "memberships",
     params(("slug" = String, Path), ("user_id" = uuid::Uuid, Path)), request_body = MemberChangeRequest, security(("bearer" = [])),
-    responses((status = 200, body = MyMembership), (status = 403, body = Problem), (status = 404, description = "not a member", body = Problem),
-              (status = 409, description = "not pending, not yet approved, or promoting a membership that is not `public` (ask the member to make it public first)", body = Problem),
-              (status = 422, body = Problem)))]
+    responses((status = 200, body = MyMembership), (status = 403, response = doc::Forbidden), (status = 404, description = "not a member"),
+              (status = 409, description = "not pending, not yet approved, or promoting a membership that is not `public` (ask the member to make it public first)"),
+              (status = 422, response = doc::Unprocessable)))]
 #[tracing::instrument(skip_all)]
 async fn change_member(
     State(state): State<AppState>,
@@ -262,7 +262,7 @@ async fn change_member(
 
 #[utoipa::path(delete, path = "/api/v1/groups/{slug}/members/{user_id}", tag = "memberships",
     params(("slug" = String, Path), ("user_id" = uuid::Uuid, Path)), security(("bearer" = [])),
-    responses((status = 204, description = "removed"), (status = 403, body = Problem), (status = 404, description = "not a member", body = Problem)))]
+    responses((status = 204, description = "removed"), (status = 403, response = doc::Forbidden), (status = 404, description = "not a member")))]
 #[tracing::instrument(skip_all)]
 async fn remove_member(
     State(state): State<AppState>,
@@ -279,7 +279,7 @@ async fn remove_member(
 #[utoipa::path(get, path = "/api/v1/groups/{slug}/privacy-notice", tag = "groups", params(("slug" = String, Path)),
     security(("bearer" = [])),
     responses((status = 200, description = "the group's privacy notice; an empty `text` means it has none", body = PrivacyNotice),
-              (status = 404, body = Problem)))]
+              (status = 404, response = doc::NotFound)))]
 #[tracing::instrument(skip_all)]
 async fn get_privacy_notice(
     State(state): State<AppState>,
@@ -293,7 +293,7 @@ async fn get_privacy_notice(
 #[utoipa::path(put, path = "/api/v1/groups/{slug}/privacy-notice", tag = "groups", params(("slug" = String, Path)),
     request_body = NoticeEdit, security(("bearer" = [])),
     responses((status = 200, description = "the notice, its version raised by one (an empty text removes it); members who accepted an older version are asked again", body = PrivacyNotice),
-              (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+              (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound), (status = 422, response = doc::Unprocessable)))]
 #[tracing::instrument(skip_all)]
 async fn put_privacy_notice(
     State(state): State<AppState>,

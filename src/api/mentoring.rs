@@ -8,8 +8,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::CurrentUser;
-use crate::api::{Json, OptionalJson, PageParams, Query};
-use crate::error::{AppError, AppResult, Problem};
+use crate::api::{Json, doc, OptionalJson, PageParams, Query};
+use crate::error::{AppError, AppResult};
 use crate::groups::directory;
 use crate::mentoring::{self, MentoringRequest, MyMentoring, Offer, OfferFields, RequestStatus};
 use crate::paging::Page;
@@ -25,7 +25,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(get, path = "/api/v1/groups/{slug}/mentoring-offers", tag = "mentoring", params(("slug" = String, Path), PageParams),
-    security(("bearer" = [])), responses((status = 200, description = "open offers, newest first", body = Page<Offer>), (status = 404, body = Problem)))]
+    security(("bearer" = [])), responses((status = 200, description = "open offers, newest first", body = Page<Offer>), (status = 404, response = doc::NotFound)))]
 #[tracing::instrument(skip_all)]
 async fn list_offers(
     State(state): State<AppState>,
@@ -41,7 +41,7 @@ async fn list_offers(
 
 #[utoipa::path(post, path = "/api/v1/groups/{slug}/mentoring-offers", tag = "mentoring", params(("slug" = String, Path)),
     request_body = OfferFields, security(("bearer" = [])),
-    responses((status = 201, body = Offer), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Offer), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound), (status = 422, response = doc::Unprocessable)))]
 #[tracing::instrument(skip_all)]
 async fn create_offer(
     State(state): State<AppState>,
@@ -58,7 +58,7 @@ async fn create_offer(
 }
 
 #[utoipa::path(post, path = "/api/v1/mentoring-offers/{id}/close", tag = "mentoring", params(("id" = uuid::Uuid, Path)),
-    security(("bearer" = [])), responses((status = 200, description = "closed"), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    security(("bearer" = [])), responses((status = 200, description = "closed"), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound)))]
 #[tracing::instrument(skip_all)]
 async fn close_offer(
     State(state): State<AppState>,
@@ -77,8 +77,8 @@ pub struct RequestBody {
 
 #[utoipa::path(post, path = "/api/v1/mentoring-offers/{id}/requests", tag = "mentoring", params(("id" = uuid::Uuid, Path)),
     request_body = RequestBody, security(("bearer" = [])),
-    responses((status = 201, body = MentoringRequest), (status = 403, description = "not an active member or ally of the group", body = Problem),
-              (status = 404, body = Problem), (status = 409, description = "asked already, or the offer is closed", body = Problem)))]
+    responses((status = 201, body = MentoringRequest), (status = 403, description = "not an active member or ally of the group"),
+              (status = 404, response = doc::NotFound), (status = 409, description = "asked already, or the offer is closed")))]
 #[tracing::instrument(skip_all)]
 async fn create_request(
     State(state): State<AppState>,
@@ -92,7 +92,7 @@ async fn create_request(
 }
 
 #[utoipa::path(get, path = "/api/v1/mentoring-offers/{id}/requests", tag = "mentoring", params(("id" = uuid::Uuid, Path), PageParams),
-    security(("bearer" = [])), responses((status = 200, body = Page<MentoringRequest>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    security(("bearer" = [])), responses((status = 200, body = Page<MentoringRequest>), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound)))]
 #[tracing::instrument(skip_all)]
 async fn list_requests(
     State(state): State<AppState>,
@@ -114,8 +114,8 @@ pub struct Decision {
 
 #[utoipa::path(patch, path = "/api/v1/mentoring-requests/{id}", tag = "mentoring", params(("id" = uuid::Uuid, Path)),
     request_body = Decision, security(("bearer" = [])),
-    responses((status = 200, body = MentoringRequest), (status = 403, body = Problem), (status = 404, body = Problem),
-              (status = 409, description = "every slot taken, or not a forward move", body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = MentoringRequest), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound),
+              (status = 409, description = "every slot taken, or not a forward move"), (status = 422, response = doc::Unprocessable)))]
 #[tracing::instrument(skip_all)]
 async fn decide(
     State(state): State<AppState>,
@@ -131,7 +131,7 @@ async fn decide(
 }
 
 #[utoipa::path(get, path = "/api/v1/me/mentoring", tag = "mentoring", security(("bearer" = [])),
-    responses((status = 200, body = MyMentoring), (status = 401, body = Problem)))]
+    responses((status = 200, body = MyMentoring), (status = 401, response = doc::Unauthorized)))]
 #[tracing::instrument(skip_all)]
 async fn mine(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<MyMentoring>> {
     Ok(Json(mentoring::mine(&state.pool, user.id).await?))

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod doc;
 pub mod events;
 pub mod groups;
 pub mod mentoring;
@@ -28,7 +29,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_scalar::Scalar;
 
-use crate::error::{AppError, AppResult, FieldError, PROBLEM_JSON, problem_response};
+use crate::error::{AppError, AppResult, FieldError, PROBLEM_JSON, Problem, problem_response};
 use crate::paging::PageRequest;
 use crate::state::AppState;
 use uuid::Uuid;
@@ -232,6 +233,7 @@ pub async fn not_found() -> Response {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "belong", description = "Business Resource Groups: directory, memberships, events, mentoring, reports."),
+    components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -253,9 +255,10 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The routes and their OpenAPI document, gathered from the handlers' annotations.
+/// The routes and their OpenAPI document, gathered from the handlers' annotations and
+/// completed with the error answers every route shares ([`doc::Answers`]).
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
         .merge(admin::router())
         .merge(groups::router())
@@ -263,7 +266,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(mentoring::router())
         .merge(reports::router())
         .merge(ops::router())
-        .split_for_parts()
+        .split_for_parts();
+    utoipa::Modify::modify(&doc::Answers, &mut openapi);
+    (routes, openapi)
 }
 
 /// The API's routes, its OpenAPI document at `/api/openapi.json` and the interactive

@@ -9,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::CurrentUser;
-use crate::api::Query;
-use crate::error::{AppResult, Problem};
+use crate::api::{Query, doc};
+use crate::error::AppResult;
 use crate::reports::breakdown::{Breakdown, By};
 use crate::reports::export;
 use crate::reports::groups::Groups;
@@ -42,9 +42,9 @@ pub struct PeriodParams {
                         current memberships of every group (rounded to the nearest multiple of `reports.round_to`), and what \
                         happened within `[from, to)`. Every count below `reports.min_cell_size`, zero included, is written `<N`. \
                         Streamed; the download is audited."),
-        (status = 401, body = Problem), (status = 403, description = "not hr or admin", body = Problem),
-        (status = 429, description = "too many downloads running; see Retry-After", body = Problem),
-        (status = 422, description = "a bad `from` or `to`, `from` after `to`, or a period shorter than 28 days (naming `from`)", body = Problem)))]
+        (status = 401, response = doc::Unauthorized), (status = 403, description = "not hr or admin"),
+        (status = 429, description = "too many downloads running; see Retry-After"),
+        (status = 422, description = "a bad `from` or `to`, `from` after `to`, or a period shorter than 28 days (naming `from`)")))]
 #[tracing::instrument(skip_all)]
 async fn groups_csv(
     State(state): State<AppState>,
@@ -84,9 +84,9 @@ pub struct MembershipsParams {
         (status = 200, content_type = "text/csv",
          description = "`group_slug,email,display_name,department,location,type,role,joined_at`: the active memberships their \
                         holders made `public`, and no other. Streamed; the download is audited."),
-        (status = 401, body = Problem), (status = 403, description = "not hr or admin", body = Problem),
-        (status = 429, description = "too many downloads running; see Retry-After", body = Problem),
-        (status = 404, description = "no such group (or archived)", body = Problem)))]
+        (status = 401, response = doc::Unauthorized), (status = 403, description = "not hr or admin"),
+        (status = 429, description = "too many downloads running; see Retry-After"),
+        (status = 404, description = "no such group (or archived)")))]
 #[tracing::instrument(skip_all)]
 async fn memberships_csv(
     State(state): State<AppState>,
@@ -117,9 +117,9 @@ pub struct BreakdownParams {
                         `(not set)` (folded too when they are few). A count below `reports.min_cell_size`, zero included, is written `<N`; \
                         a count hidden so that a small one cannot be worked out from the group's total is written `suppressed`. \
                         Streamed; the download is audited."),
-        (status = 401, body = Problem), (status = 403, description = "not hr or admin", body = Problem),
-        (status = 429, description = "too many downloads running; see Retry-After", body = Problem),
-        (status = 422, description = "`by` missing or not department or location", body = Problem)))]
+        (status = 401, response = doc::Unauthorized), (status = 403, description = "not hr or admin"),
+        (status = 429, description = "too many downloads running; see Retry-After"),
+        (status = 422, description = "`by` missing or not department or location")))]
 #[tracing::instrument(skip_all)]
 async fn breakdown_csv(
     State(state): State<AppState>,
