@@ -11,7 +11,7 @@ import sys
 RANKS = {
     # leaves
     "error": 0,
-    "config": 1, "text": 1, "paging": 1, "patch": 1, "instant": 1, "csv": 1,
+    "config": 1, "text": 1, "paging": 1, "patch": 1, "instant": 1, "csv": 1, "whole": 1,
     "telemetry": 2,
     "audit": 2, "metrics": 2, "db": 2,
     # accounts, then auth

@@ -49,8 +49,10 @@ real_server_start
 
 api="$REAL_SERVER_URL/api/v1"
 password=belong-demo-password
-work=$(mktemp -d /tmp/belong-fuzz-XXXXXX)
-real_server_on_exit rm -rf "$work"
+# Each role's output of schemathesis and its calls stay there for a look after the run.
+work=target/fuzz-report
+rm -rf "$work"
+mkdir -p "$work"
 
 # An employee in no group has no demo account: it registers, as anyone may.
 curl -fsS "$api/auth/register" -H 'content-type: application/json' \

@@ -28,6 +28,8 @@ pub mod patch;
 pub mod telemetry;
 /// Bounded free text from clients.
 pub mod text;
+/// Whole numbers as JSON sends them (`3.0` is 3).
+pub mod whole;
 
 /// Users, global roles, email, passwords, registration, the last-admin rule, the principal.
 pub mod accounts;

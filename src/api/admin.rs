@@ -28,6 +28,7 @@ pub struct UserListParams {
     /// Part of an email or display name.
     q: Option<String>,
     /// 1 to 100, default 20.
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -60,7 +61,7 @@ pub struct SetRoles {
 
 #[utoipa::path(put, path = "/api/v1/admin/users/{id}/roles", tag = "admin", request_body = SetRoles,
     params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 404, response = doc::NotFound), (status = 409, description = "the last admin"), (status = 422, response = doc::Unprocessable)))]
+    responses((status = 200, body = User), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound), (status = 409, description = "the last admin"), (status = 422, response = doc::Unprocessable)))]
 #[tracing::instrument(skip_all)]
 async fn set_roles(
     State(state): State<AppState>,
@@ -78,7 +79,7 @@ async fn set_roles(
 
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/deactivate", tag = "admin",
     params(("id" = Uuid, Path)), security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 404, response = doc::NotFound), (status = 409, description = "the last admin")))]
+    responses((status = 200, body = User), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound), (status = 409, description = "the last admin")))]
 #[tracing::instrument(skip_all)]
 async fn deactivate(
     State(state): State<AppState>,

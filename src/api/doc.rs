@@ -11,7 +11,8 @@
 //!   database cannot be reached);
 //! - with a bearer token: 401 (no token, or one that is not valid any more);
 //! - with parameters: 400 (a path or query that cannot be read), 404 with path parameters
-//!   (nothing by that name);
+//!   (nothing by that name), 422 with query parameters (a value out of its range, a cursor
+//!   this service did not give out);
 //! - with a JSON body: 400 (not JSON, a wrong type), 413 (larger than `server.max_body_bytes`),
 //!   415 (not `application/json`), 422 (a field missing or invalid).
 
@@ -158,6 +159,12 @@ fn machinery(operation: &Operation) -> Vec<&'static str> {
     }
     if in_path {
         statuses.push("404");
+    }
+    if params
+        .iter()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Query))
+    {
+        statuses.push("422");
     }
     if operation.request_body.is_some() {
         statuses.extend(["413", "415", "422"]);

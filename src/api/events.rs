@@ -40,6 +40,8 @@ pub struct EventListParams {
     from: Option<String>,
     /// Events starting before.
     to: Option<String>,
+    /// 1 to 100, default 20.
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -71,7 +73,8 @@ async fn list_events(
 
 #[utoipa::path(post, path = "/api/v1/groups/{slug}/events", tag = "events", params(("slug" = String, Path)),
     request_body = EventFields, security(("bearer" = [])),
-    responses((status = 201, body = Event), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound), (status = 422, response = doc::Unprocessable)))]
+    responses((status = 201, body = Event), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound),
+              (status = 409, description = "the group is archived (only admins see it)"), (status = 422, response = doc::Unprocessable)))]
 #[tracing::instrument(skip_all)]
 async fn create_event(
     State(state): State<AppState>,

@@ -21,6 +21,7 @@ use crate::lifecycle;
 use crate::paging::Page;
 use crate::reports;
 use crate::state::AppState;
+use crate::whole::Whole;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -40,6 +41,7 @@ pub struct GroupListParams {
     /// Words to look for in the name, tagline and mission (prefixes match).
     q: Option<String>,
     /// 1 to 100, default 20.
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -124,19 +126,22 @@ async fn archive_group(
 pub struct JoinRequest {
     /// `member` or `ally`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^(member|ally)$")]
     kind: Option<String>,
     /// `public`, `members` (the default for a new membership) or `private`.
+    #[schema(pattern = "^(public|members|private)$")]
     visibility: Option<String>,
     /// The version of the group's privacy notice the caller accepted: required to join a group
     /// that has one, and then equal to its current version.
-    consent_version: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    consent_version: Option<Whole>,
 }
 
 #[utoipa::path(put, path = "/api/v1/groups/{slug}/membership", tag = "memberships", params(("slug" = String, Path)),
     request_body = JoinRequest, security(("bearer" = [])),
     responses((status = 201, description = "joined", body = MyMembership), (status = 200, description = "already a member; type and visibility updated", body = MyMembership),
               (status = 404, description = "no such group (or archived)"),
-              (status = 409, description = "a lead changing their visibility away from `public`, or to ally, without stepping down"),
+              (status = 409, description = "a lead changing their visibility away from `public`, or to ally, without stepping down; an archived group (only admins see it)"),
               (status = 422, description = "a bad field, or a missing or stale `consent_version` where the group has a privacy notice")))]
 #[tracing::instrument(skip_all)]
 async fn join(
@@ -158,7 +163,7 @@ async fn join(
     let choice = JoinChoice {
         kind,
         visibility,
-        consent_version: body.consent_version,
+        consent_version: body.consent_version.map(|Whole(v)| v),
     };
     Ok(
         match memberships::join(&state.pool, &group, choice).await? {
@@ -216,8 +221,10 @@ async fn members_csv(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct MemberChangeRequest {
     /// `active` approves a pending request.
+    #[schema(pattern = "^active$")]
     status: Option<String>,
     /// `lead` or `member`.
+    #[schema(pattern = "^(lead|member)$")]
     role: Option<String>,
 }
 

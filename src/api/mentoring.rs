@@ -41,7 +41,8 @@ async fn list_offers(
 
 #[utoipa::path(post, path = "/api/v1/groups/{slug}/mentoring-offers", tag = "mentoring", params(("slug" = String, Path)),
     request_body = OfferFields, security(("bearer" = [])),
-    responses((status = 201, body = Offer), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound), (status = 422, response = doc::Unprocessable)))]
+    responses((status = 201, body = Offer), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound),
+              (status = 409, description = "the group is archived (only admins see it)"), (status = 422, response = doc::Unprocessable)))]
 #[tracing::instrument(skip_all)]
 async fn create_offer(
     State(state): State<AppState>,
@@ -109,6 +110,7 @@ async fn list_requests(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Decision {
     /// `accepted` or `declined` (the mentor, a lead of the group); `withdrawn` (the mentee).
+    #[schema(pattern = "^(accepted|declined|withdrawn)$")]
     status: Option<String>,
 }
 

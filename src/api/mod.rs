@@ -183,6 +183,7 @@ impl<T: Serialize> IntoResponse for Json<T> {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1 to 100, default 20.
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

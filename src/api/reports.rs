@@ -105,6 +105,7 @@ async fn memberships_csv(
 #[into_params(parameter_in = Query)]
 pub struct BreakdownParams {
     /// `department` or `location`.
+    #[param(required = true, value_type = String, pattern = "^(department|location)$")]
     by: Option<String>,
 }
 

@@ -9,6 +9,7 @@ use crate::events::Audience;
 use crate::instant::parse_instant;
 use crate::patch::Patch;
 use crate::text::{self, TextRule};
+use crate::whole::Whole;
 
 const TITLE: TextRule = TextRule::line(200);
 const DESCRIPTION: TextRule = TextRule::optional_paragraphs(10000);
@@ -31,8 +32,9 @@ pub struct EventFields {
     /// Positive; absent or null for no limit.
     #[serde(default)]
     #[schema(value_type = Option<i64>)]
-    pub capacity: Patch<i64>,
+    pub capacity: Patch<Whole>,
     /// `everyone` or `members`; required when creating.
+    #[schema(pattern = "^(everyone|members)$")]
     pub audience: Option<String>,
 }
 
@@ -145,7 +147,7 @@ impl EventFields {
             Patch::Keep => base.and_then(|b| b.online_url.clone()),
         };
         let capacity = match self.capacity {
-            Patch::Set(n) if (1..=MAX_CAPACITY).contains(&n) => i32::try_from(n).ok(),
+            Patch::Set(Whole(n)) if (1..=MAX_CAPACITY).contains(&n) => i32::try_from(n).ok(),
             Patch::Set(_) => {
                 errors.push(FieldError::new(
                     "capacity",

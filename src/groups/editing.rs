@@ -27,6 +27,7 @@ pub struct GroupFields {
     pub mission: Option<String>,
     pub description: Option<String>,
     /// `open` (default) or `approval`.
+    #[schema(pattern = "^(open|approval)$")]
     pub join_policy: Option<String>,
 }
 

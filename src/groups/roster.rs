@@ -32,7 +32,19 @@ pub struct RosterEntry {
     #[serde(with = "time::serde::rfc3339")]
     pub joined_at: OffsetDateTime,
     #[serde(flatten)]
+    #[schema(value_type = ContactShownToManagers)]
     pub contact: Option<ContactDetails>,
+}
+
+/// The schema of [`RosterEntry::contact`]: [`ContactDetails`], flattened into the entry for
+/// leads and admins, left out for everyone else; so in the document each field may be absent.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema only: never built, never sent as such
+pub struct ContactShownToManagers {
+    email: Option<String>,
+    department: Option<String>,
+    location: Option<String>,
+    visibility: Option<Visibility>,
 }
 
 struct Row {

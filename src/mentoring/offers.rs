@@ -14,6 +14,7 @@ use crate::groups::directory::{GroupRef, LeadRef};
 use crate::groups::{MembershipRole, MembershipStatus};
 use crate::paging::{Page, PageRequest};
 use crate::text::{self, TextRule};
+use crate::whole::Whole;
 
 const TITLE: TextRule = TextRule::line(200);
 const DESCRIPTION: TextRule = TextRule::optional_paragraphs(5000);
@@ -76,8 +77,10 @@ pub struct OfferFields {
     pub title: Option<String>,
     pub description: Option<String>,
     pub topics: Option<Vec<String>>,
-    pub slots: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub slots: Option<Whole>,
     /// Defaults to the caller; must be an active member of type `member`, or a lead, of the group.
+    #[schema(pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub mentor_id: Option<Uuid>,
 }
 
@@ -116,7 +119,7 @@ pub async fn create_offer(
         }
     }
     let slots = match fields.slots {
-        Some(n) if (1..=MAX_SLOTS).contains(&n) => i32::try_from(n).ok(),
+        Some(Whole(n)) if (1..=MAX_SLOTS).contains(&n) => i32::try_from(n).ok(),
         Some(_) => {
             errors.push(FieldError::new(
                 "slots",

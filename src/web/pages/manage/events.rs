@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 use uuid::Uuid;
 
+use crate::whole::Whole;
 use crate::error::AppError;
 use crate::events::fields::EventFields;
 use crate::events::{self, EventRef, RsvpStatus, rsvp, store};
@@ -127,7 +128,7 @@ impl EventForm {
             ends_at: instant(&self.ends_at),
             location: optional_text(&self.location),
             online_url: optional_text(&self.online_url),
-            capacity,
+            capacity: capacity.map(Whole),
             audience: Some(self.audience().to_string()),
         })
     }

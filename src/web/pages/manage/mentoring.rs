@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::whole::Whole;
 use crate::error::AppError;
 use crate::groups::directory::GroupRef;
 use crate::mentoring::{self, OfferFields, OfferRef, RequestStatus};
@@ -173,7 +174,7 @@ pub async fn new_offer(
         title: Some(form.title.clone()),
         description: Some(form.description.clone()),
         topics: Some(form.topics()),
-        slots: Some(slots),
+        slots: Some(Whole(slots)),
         mentor_id: None,
     };
     match mentoring::create_offer(&state.pool, &group, fields).await {
