@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 SCHEMATHESIS_VERSION=4.32.5
 SEED=20240611
 # Per role: the whole run of schemathesis, at most.
-ROLE_TIMEOUT_SECS=120
+ROLE_TIMEOUT_SECS=150
 venv=target/fuzz-venv
 stamp="$venv/.installed-$SCHEMATHESIS_VERSION"
 

@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::{self, CurrentUser, User};
-use crate::api::{Json, doc, PageParams, Query, parse_id};
+use crate::api::{Json, PageParams, Query, doc, parse_id};
 use crate::audit::AuditEntry;
 use crate::error::AppResult;
 use crate::lifecycle;
@@ -25,7 +25,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserListParams {
-    /// Part of an email or display name.
+    /// Part of an email or display name; no control characters.
+    #[param(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     q: Option<String>,
     /// 1 to 100, default 20.
     #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]

@@ -176,8 +176,7 @@ fn complete(operation: &mut Operation) {
     let responses = &mut operation.responses.responses;
     // Answers a route describes in its own words get the shared body and headers.
     for (status, answer) in responses.iter_mut() {
-        let (Some((name, RefOr::T(shared))), RefOr::T(own)) = (shared(status), &mut *answer)
-        else {
+        let (Some((name, RefOr::T(shared))), RefOr::T(own)) = (shared(status), &mut *answer) else {
             continue;
         };
         if own.description.is_empty() {

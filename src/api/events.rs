@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::CurrentUser;
-use crate::api::{Json, doc, PageParams, Query};
+use crate::api::{Json, PageParams, Query, doc};
 use crate::error::{AppError, AppResult};
 use crate::events::fields::EventFields;
 use crate::events::rsvp::{self, Attendee, RsvpAnswer};

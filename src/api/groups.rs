@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::CurrentUser;
-use crate::api::{Json, doc, PageParams, Query, parse_id};
+use crate::api::{Json, PageParams, Query, doc, parse_id};
 use crate::error::{AppError, AppResult};
 use crate::groups::directory::{self, GroupDetail, GroupListItem};
 use crate::groups::editing::{self, GroupFields};
@@ -38,7 +38,9 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GroupListParams {
-    /// Words to look for in the name, tagline and mission (prefixes match).
+    /// Words to look for in the name, tagline and mission (prefixes match); no control
+    /// characters.
+    #[param(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     q: Option<String>,
     /// 1 to 100, default 20.
     #[param(value_type = Option<u16>, minimum = 1, maximum = 100)]

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::CurrentUser;
-use crate::api::{Json, doc, OptionalJson, PageParams, Query};
+use crate::api::{Json, OptionalJson, PageParams, Query, doc};
 use crate::error::{AppError, AppResult};
 use crate::groups::directory;
 use crate::mentoring::{self, MentoringRequest, MyMentoring, Offer, OfferFields, RequestStatus};

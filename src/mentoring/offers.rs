@@ -80,7 +80,9 @@ pub struct OfferFields {
     #[schema(value_type = Option<i64>)]
     pub slots: Option<Whole>,
     /// Defaults to the caller; must be an active member of type `member`, or a lead, of the group.
-    #[schema(pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+    #[schema(
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub mentor_id: Option<Uuid>,
 }
 

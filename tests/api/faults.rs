@@ -634,7 +634,10 @@ async fn stalled_download(base: &str, path: &str, token: &str) -> tokio::net::Tc
     // The place is taken before the answer's head is sent: a 200 says this download holds one.
     let mut status = [0u8; 12];
     stream.read_exact(&mut status).await.unwrap();
-    assert_eq!(&status, b"HTTP/1.1 200", "a stalled download was not started");
+    assert_eq!(
+        &status, b"HTTP/1.1 200",
+        "a stalled download was not started"
+    );
     stream
 }
 

@@ -5,6 +5,7 @@ mod access_matrix;
 mod admin;
 mod auth;
 mod cli;
+mod contract;
 mod contradictions;
 mod counts;
 mod demo;

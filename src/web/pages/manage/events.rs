@@ -8,7 +8,6 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 use uuid::Uuid;
 
-use crate::whole::Whole;
 use crate::error::AppError;
 use crate::events::fields::EventFields;
 use crate::events::{self, EventRef, RsvpStatus, rsvp, store};
@@ -21,6 +20,7 @@ use crate::web::pages::manage::{manage_path, managed};
 use crate::web::pages::shared::{ConfirmPage, FormPage, ManageNav, Nothing, done};
 use crate::web::session::Signed;
 use crate::web::{Chrome, Errors, PageError, PageResult, Section, ok, when};
+use crate::whole::Whole;
 
 pub struct EventLine {
     id: Uuid,

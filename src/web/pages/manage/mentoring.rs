@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::whole::Whole;
 use crate::error::AppError;
 use crate::groups::directory::GroupRef;
 use crate::mentoring::{self, OfferFields, OfferRef, RequestStatus};
@@ -17,6 +16,7 @@ use crate::web::pages::manage::{manage_path, managed};
 use crate::web::pages::shared::{ConfirmPage, FormPage, ManageNav, Nothing, done};
 use crate::web::session::Signed;
 use crate::web::{Chrome, Errors, PageError, PageResult, Section, ok};
+use crate::whole::Whole;
 
 pub struct RequestLine {
     id: Uuid,
