@@ -2,7 +2,7 @@
 //! lead's CSV of the same roster is `reports::roster`, on the reports' streaming path.
 
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -49,6 +49,7 @@ pub struct ContactShownToManagers {
 
 struct Row {
     user_id: Uuid,
+    sort_name: String,
     display_name: String,
     email: String,
     department: Option<String>,
@@ -60,30 +61,34 @@ struct Row {
     joined_at: OffsetDateTime,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// Where the previous page ended: its last entry's sort name and user id. The first page starts
+/// after `("", nil)`, before every entry (a display name is never empty).
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct RosterCursor(String, Uuid);
 
-async fn fetch(
-    pool: &PgPool,
+/// One page of the roster in (name, user id) order, from the cursor on: an index range scan
+/// of `memberships_roster_idx` that stops after `limit` visible entries, whatever the size of
+/// the group (the names are copied into `memberships.sort_name`, see the `roster_order`
+/// migration). The cursor condition is a plain row comparison, never `$n IS NULL OR ...`, so
+/// that a generic plan (prepared statements) keeps it as the index condition.
+async fn fetch<'c>(
+    db: impl PgExecutor<'c>,
     group: &GroupRef,
-    after: Option<RosterCursor>,
-    limit: Option<i64>,
+    after: RosterCursor,
+    limit: i64,
 ) -> Result<Vec<Row>, AppError> {
-    let (after_name, after_id) = match after {
-        Some(RosterCursor(name, id)) => (Some(name), Some(id)),
-        None => (None, None),
-    };
+    let RosterCursor(after_name, after_id) = after;
     let access = &group.access;
     Ok(sqlx::query_as!(
         Row,
-        r#"SELECT m.user_id, u.display_name, u.email, u.department, u.location,
+        r#"SELECT m.user_id, m.sort_name, u.display_name, u.email, u.department, u.location,
                   m.type AS "kind: MembershipType", m.role AS "role: MembershipRole",
                   m.status AS "status: MembershipStatus", m.visibility AS "visibility: Visibility", m.joined_at
            FROM memberships m JOIN users u ON u.id = m.user_id
            WHERE m.group_id = $1
              AND membership_visible(m.user_id, m.status, m.visibility, $2, $3, $4, $5, $9, $10)
-             AND ($6::text IS NULL OR (u.display_name, m.user_id) > ($6, $7::uuid))
-           ORDER BY u.display_name, m.user_id
+             AND (m.sort_name, m.user_id) > ($6::text, $7::uuid)
+           ORDER BY m.sort_name, m.user_id
            LIMIT $8"#,
         group.id,
         access.user_id,
@@ -96,38 +101,80 @@ async fn fetch(
         access.kind as Option<MembershipType>,
         access.visibility as Option<Visibility>
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?)
+}
+
+impl Row {
+    fn into_entry(self, contact: bool) -> RosterEntry {
+        RosterEntry {
+            user_id: self.user_id,
+            display_name: self.display_name,
+            kind: self.kind,
+            role: self.role,
+            status: self.status,
+            joined_at: self.joined_at,
+            contact: contact.then_some(ContactDetails {
+                email: self.email,
+                department: self.department,
+                location: self.location,
+                visibility: self.visibility,
+            }),
+        }
+    }
 }
 
 /// The roster page the caller may see.
 #[tracing::instrument(skip_all)]
-pub async fn page(
-    pool: &PgPool,
+pub async fn page<'c>(
+    db: impl PgExecutor<'c>,
     group: &GroupRef,
     params: &PageRequest,
 ) -> Result<Page<RosterEntry>, AppError> {
     let limit = params.limit();
-    let rows = fetch(pool, group, params.cursor()?, Some(limit + 1)).await?;
+    let after = params.cursor()?.unwrap_or_default();
+    let rows = fetch(db, group, after, limit + 1).await?;
+    let page = Page::from_rows(rows, limit, |r: &Row| {
+        RosterCursor(r.sort_name.clone(), r.user_id)
+    });
     let contact = group.access.sees_contact_details();
-    let entries = rows
-        .into_iter()
-        .map(|r| RosterEntry {
-            user_id: r.user_id,
-            display_name: r.display_name,
-            kind: r.kind,
-            role: r.role,
-            status: r.status,
-            joined_at: r.joined_at,
-            contact: contact.then_some(ContactDetails {
-                email: r.email,
-                department: r.department,
-                location: r.location,
-                visibility: r.visibility,
-            }),
-        })
-        .collect();
-    Ok(Page::from_rows(entries, limit, |e: &RosterEntry| {
-        RosterCursor(e.display_name.clone(), e.user_id)
-    }))
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|r| r.into_entry(contact))
+            .collect(),
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// One entry of the roster, as the caller would find it on a page; `None` when there is no
+/// such membership or the caller may not see it.
+#[tracing::instrument(skip_all)]
+pub async fn entry(
+    pool: &PgPool,
+    group: &GroupRef,
+    user_id: Uuid,
+) -> Result<Option<RosterEntry>, AppError> {
+    let access = &group.access;
+    let row = sqlx::query_as!(
+        Row,
+        r#"SELECT m.user_id, m.sort_name, u.display_name, u.email, u.department, u.location,
+                  m.type AS "kind: MembershipType", m.role AS "role: MembershipRole",
+                  m.status AS "status: MembershipStatus", m.visibility AS "visibility: Visibility", m.joined_at
+           FROM memberships m JOIN users u ON u.id = m.user_id
+           WHERE m.group_id = $1 AND m.user_id = $6
+             AND membership_visible(m.user_id, m.status, m.visibility, $2, $3, $4, $5, $7, $8)"#,
+        group.id,
+        access.user_id,
+        access.is_admin,
+        access.role as Option<MembershipRole>,
+        access.status as Option<MembershipStatus>,
+        user_id,
+        access.kind as Option<MembershipType>,
+        access.visibility as Option<Visibility>
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| r.into_entry(group.access.sees_contact_details())))
 }

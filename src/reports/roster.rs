@@ -98,7 +98,7 @@ impl Report for RosterCsv {
                FROM memberships m JOIN users u ON u.id = m.user_id
                WHERE m.group_id = $1
                  AND membership_visible(m.user_id, m.status, m.visibility, $2, $3, $4, $5, $6, $7)
-               ORDER BY u.display_name, m.user_id"#,
+               ORDER BY m.sort_name, m.user_id"#,
             self.group.id,
             access.user_id,
             access.is_admin,

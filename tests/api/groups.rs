@@ -1127,6 +1127,308 @@ async fn roster_pagination_yields_every_visible_entry_once_in_order() {
     );
 }
 
+/// The user ids of roster entries, in the order given.
+fn entry_ids(items: &[Value]) -> Vec<Uuid> {
+    items
+        .iter()
+        .map(|e| e["user_id"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn roster_pages_keep_name_order_ties_and_the_privacy_rules_across_pages() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create_group(&admin, "circle", "Circle", "approval")
+        .await;
+    let lead = app.user("Lee Lead").await;
+    app.make_lead(&admin, &lead, "circle").await;
+    // (user, name, type, visibility, approved): six namesakes of every visibility, pending
+    // requests that share a name with active members, allies.
+    let mut people: Vec<(TestUser, String, &str, &str, bool)> = Vec::new();
+    let visibilities = ["public", "members", "private"];
+    for i in 0..6 {
+        people.push((
+            app.user("Sam Same").await,
+            "Sam Same".into(),
+            "member",
+            visibilities[i % 3],
+            true,
+        ));
+    }
+    for i in 0..3 {
+        people.push((
+            app.user("Sam Same").await,
+            "Sam Same".into(),
+            "member",
+            visibilities[i % 3],
+            false,
+        ));
+    }
+    for i in 0..8 {
+        let name = format!("Member {i}");
+        people.push((
+            app.user(&name).await,
+            name,
+            "member",
+            visibilities[i % 3],
+            true,
+        ));
+    }
+    for i in 0..2 {
+        people.push((
+            app.user("Al Ally").await,
+            "Al Ally".into(),
+            "ally",
+            visibilities[i],
+            true,
+        ));
+    }
+    for (user, _, kind, visibility, approved) in &people {
+        app.join(user, "circle", kind, Some(visibility)).await;
+        if *approved {
+            app.change_member(&lead, "circle", user, json!({"status": "active"}))
+                .await;
+        }
+    }
+    let outsider = app.user("Olga Outsider").await;
+    let in_order = |mut entries: Vec<(String, Uuid)>| -> Vec<Uuid> {
+        entries.sort();
+        entries.into_iter().map(|(_, id)| id).collect()
+    };
+    let everyone = in_order(
+        people
+            .iter()
+            .map(|(u, name, ..)| (name.clone(), u.id))
+            .chain([("Lee Lead".to_string(), lead.id)])
+            .collect(),
+    );
+    let public_active = in_order(
+        people
+            .iter()
+            .filter(|(_, _, _, visibility, approved)| *approved && *visibility == "public")
+            .map(|(u, name, ..)| (name.clone(), u.id))
+            .chain([("Lee Lead".to_string(), lead.id)])
+            .collect(),
+    );
+    // An active member whose own membership is `members` sees `members` entries too.
+    let (member, ..) = people
+        .iter()
+        .find(|(_, name, kind, visibility, approved)| {
+            name.starts_with("Member") && *kind == "member" && *visibility == "members" && *approved
+        })
+        .unwrap();
+    let members_view = in_order(
+        people
+            .iter()
+            .filter(|(_, _, _, visibility, approved)| *approved && *visibility != "private")
+            .map(|(u, name, ..)| (name.clone(), u.id))
+            .chain([("Lee Lead".to_string(), lead.id)])
+            .collect(),
+    );
+    for (who, token, expected) in [
+        ("admin", &admin.token, &everyone),
+        ("lead", &lead.token, &everyone),
+        ("outsider", &outsider.token, &public_active),
+        ("member", &member.token, &members_view),
+    ] {
+        let (_, whole) = app
+            .get("/api/v1/groups/circle/members?limit=100", Some(token))
+            .await;
+        assert_eq!(whole["next_cursor"], Value::Null);
+        let whole = entry_ids(whole["items"].as_array().unwrap());
+        assert_eq!(&whole, expected, "{who}: one page, by name then id");
+        for limit in [1, 2, 3, 5, 7] {
+            let paged = app
+                .all_pages("/api/v1/groups/circle/members", token, limit)
+                .await;
+            assert_eq!(&entry_ids(&paged), expected, "{who}, limit {limit}");
+            let pending = paged.iter().filter(|e| e["status"] == "pending").count();
+            let expect_pending = if who == "admin" || who == "lead" {
+                3
+            } else {
+                0
+            };
+            assert_eq!(pending, expect_pending, "{who}, limit {limit}");
+        }
+    }
+
+    // A cursor is opaque: anything but one this roster gave out is refused, naming the field.
+    let encode =
+        |raw: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw);
+    for forged in [
+        encode(br#"["Sam Same"]"#),
+        encode(br#"["Sam Same","not-a-uuid"]"#),
+        encode(br#"["Sam Same","00000000-0000-0000-0000-000000000000",1]"#),
+        encode(br#"[1,2]"#),
+        encode(br#"{"name":"Sam Same"}"#),
+        encode(br#"["Sam\u0000Same","00000000-0000-0000-0000-000000000000"]"#),
+        encode(&[0xff, 0xfe, b'[']),
+        "%2F%2F%2F".to_string(),
+    ] {
+        let (status, problem) = app
+            .get(
+                &format!("/api/v1/groups/circle/members?cursor={forged}"),
+                Some(&lead.token),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{forged}: {problem}"
+        );
+        assert_eq!(error_fields(&problem), ["cursor"], "{forged}: {problem}");
+    }
+    // A well-formed key is only a position: the page starts after it, and shows no more than
+    // the caller may see.
+    let after_sams = encode(br#"["Sam Same","ffffffff-ffff-ffff-ffff-ffffffffffff"]"#);
+    let (status, page) = app
+        .get(
+            &format!("/api/v1/groups/circle/members?limit=100&cursor={after_sams}"),
+            Some(&outsider.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"], json!([]), "nothing sorts after Sam Same");
+    let before_sams = encode(br#"["Sam Same","00000000-0000-0000-0000-000000000000"]"#);
+    let (_, page) = app
+        .get(
+            &format!("/api/v1/groups/circle/members?limit=100&cursor={before_sams}"),
+            Some(&outsider.token),
+        )
+        .await;
+    let sams: Vec<Uuid> = public_active
+        .iter()
+        .copied()
+        .filter(|id| {
+            people
+                .iter()
+                .any(|(u, name, ..)| u.id == *id && name == "Sam Same")
+        })
+        .collect();
+    assert_eq!(entry_ids(page["items"].as_array().unwrap()), sams);
+}
+
+/// Every membership's sort key equals its member's display name: the count of those that do
+/// not.
+async fn stale_sort_names(app: &TestApp) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.sort_name IS DISTINCT FROM u.display_name",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+async fn rename(app: &TestApp, user: &TestUser, name: &str) {
+    sqlx::query("UPDATE users SET display_name = $2 WHERE id = $1")
+        .bind(user.id)
+        .bind(name)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_rename_moves_the_member_in_every_roster_at_once_even_during_a_join() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create_group(&admin, "circle", "Circle", "open").await;
+    app.create_group(&admin, "square", "Square", "open").await;
+    let anna = app.user("Anna").await;
+    let bert = app.user("Bert").await;
+    let carl = app.user("Carl").await;
+    for user in [&anna, &bert, &carl] {
+        app.join(user, "circle", "member", Some("public")).await;
+    }
+    app.join(&anna, "square", "ally", Some("private")).await;
+    assert_eq!(
+        app.roster_ids("circle", &admin.token).await,
+        [anna.id, bert.id, carl.id]
+    );
+
+    rename(&app, &anna, "Zoe").await;
+    assert_eq!(
+        app.roster_ids("circle", &admin.token).await,
+        [bert.id, carl.id, anna.id]
+    );
+    assert_eq!(stale_sort_names(&app).await, 0);
+    // No statement can store another name.
+    sqlx::query("UPDATE memberships SET sort_name = 'Aaron' WHERE user_id = $1")
+        .bind(bert.id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stale_sort_names(&app).await, 0);
+    assert_eq!(
+        app.roster_ids("circle", &admin.token).await,
+        [bert.id, carl.id, anna.id]
+    );
+
+    // A membership written while a rename of its member is under way, either way round.
+    let square: Uuid = sqlx::query_scalar("SELECT id FROM groups WHERE slug = 'square'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let insert = "INSERT INTO memberships (group_id, user_id, type, status, visibility)
+                  VALUES ($1, $2, 'member', 'active', 'public')";
+    // The join first: the rename waits for it, then renames its row too.
+    let mut join = app.pool.begin().await.unwrap();
+    sqlx::query(insert)
+        .bind(square)
+        .bind(bert.id)
+        .execute(&mut *join)
+        .await
+        .unwrap();
+    let renaming = {
+        let pool = app.pool.clone();
+        let id = bert.id;
+        tokio::spawn(async move {
+            sqlx::query("UPDATE users SET display_name = 'Bea' WHERE id = $1")
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap();
+        })
+    };
+    app.wait_for_lock_waiters(1).await;
+    join.commit().await.unwrap();
+    renaming.await.unwrap();
+    assert_eq!(stale_sort_names(&app).await, 0);
+    // The rename first: the join waits for it, then takes the new name.
+    let mut renaming = app.pool.begin().await.unwrap();
+    sqlx::query("UPDATE users SET display_name = 'Cleo' WHERE id = $1")
+        .bind(carl.id)
+        .execute(&mut *renaming)
+        .await
+        .unwrap();
+    let joining = {
+        let pool = app.pool.clone();
+        let id = carl.id;
+        tokio::spawn(async move {
+            sqlx::query(insert)
+                .bind(square)
+                .bind(id)
+                .execute(&pool)
+                .await
+                .unwrap();
+        })
+    };
+    app.wait_for_lock_waiters(1).await;
+    renaming.commit().await.unwrap();
+    joining.await.unwrap();
+    assert_eq!(stale_sort_names(&app).await, 0);
+    assert_eq!(
+        app.roster_ids("circle", &admin.token).await,
+        [bert.id, carl.id, anna.id]
+    );
+    assert_eq!(
+        app.roster_ids("square", &admin.token).await,
+        [bert.id, carl.id, anna.id]
+    );
+}
+
 #[tokio::test]
 async fn the_roster_csv_is_a_dated_attachment_safe_for_spreadsheets() {
     let app = spawn_app().await;

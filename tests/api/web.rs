@@ -430,3 +430,61 @@ async fn the_stylesheet_is_named_by_its_content_and_cached_for_a_year() {
             .contains("default-src 'self'")
     );
 }
+
+#[tokio::test]
+async fn a_leads_confirmation_pages_find_the_member_by_id_wherever_they_sort() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.create_group(&admin, "circle", "Circle", "open").await;
+    let id = app.register("lee@example.com").await;
+    let lead = crate::helpers::TestUser {
+        id,
+        email: "lee@example.com".into(),
+        token: crate::helpers::token_for(&app.pool, &app.tokens, id).await,
+    };
+    app.make_lead(&admin, &lead, "circle").await;
+    // More than a page of the roster (100) sorts before the member.
+    sqlx::query(
+        "WITH new AS (
+             INSERT INTO users (email, password_hash, display_name)
+             SELECT 'member-' || n || '@example.com', 'not-a-hash', 'Member ' || lpad(n::text, 3, '0')
+             FROM generate_series(1, 150) n RETURNING id)
+         INSERT INTO memberships (group_id, user_id, type, status, visibility)
+         SELECT g.id, new.id, 'member', 'active', 'private' FROM new, groups g WHERE g.slug = 'circle'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let zed = app.user("Zed Last").await;
+    app.join(&zed, "circle", "member", Some("private")).await;
+    let outsider = app.user("Olga Outsider").await;
+    let (cookie, _) = sign_in(&app, "lee@example.com", &app.base).await;
+    let (status, _, body) = page(
+        &app,
+        &format!("/groups/circle/manage/members/{}/remove", zed.id),
+        &cookie,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Remove Zed Last from Circle?"), "{body}");
+    let (status, _, body) = page(
+        &app,
+        &format!("/groups/circle/manage/members/{}/promote", zed.id),
+        &cookie,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.contains("Make Zed Last a co-lead of Circle?"),
+        "{body}"
+    );
+    for who in [outsider.id.to_string(), "not-an-id".to_string()] {
+        let (status, _, _) = page(
+            &app,
+            &format!("/groups/circle/manage/members/{who}/remove"),
+            &cookie,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{who}");
+    }
+}

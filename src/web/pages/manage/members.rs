@@ -128,17 +128,10 @@ async fn member_name(
     raw: &str,
 ) -> Result<(Uuid, String), PageError> {
     let id = Uuid::parse_str(raw).map_err(|_| AppError::NotFound)?;
-    let mut cursor = None;
-    loop {
-        let page = roster::page(&state.pool, group, &PageRequest::new(100, cursor)?).await?;
-        if let Some(entry) = page.items.iter().find(|e| e.user_id == id) {
-            return Ok((id, entry.display_name.clone()));
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Err(AppError::NotFound.into()),
-        }
-    }
+    let entry = roster::entry(&state.pool, group, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((id, entry.display_name))
 }
 
 /// The group, its name, and the member the address names.
