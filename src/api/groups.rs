@@ -90,8 +90,10 @@ async fn get_group(
     user: CurrentUser,
     Path(slug): Path<String>,
 ) -> AppResult<Json<GroupDetail>> {
-    let group = directory::resolve(&state.pool, &user, &slug).await?;
-    Ok(Json(directory::detail(&state.pool, &group).await?))
+    // One connection for both queries: one release (and sqlx's ping on release) instead of two.
+    let mut conn = state.pool.acquire().await?;
+    let group = directory::resolve(&mut *conn, &user, &slug).await?;
+    Ok(Json(directory::detail(&mut *conn, &group).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/groups/{slug}", tag = "groups", params(("slug" = String, Path)), request_body = GroupFields,
@@ -200,9 +202,10 @@ async fn list_members(
     Path(slug): Path<String>,
     Query(page): Query<PageParams>,
 ) -> AppResult<Json<Page<RosterEntry>>> {
-    let group = directory::resolve(&state.pool, &user, &slug).await?;
+    let mut conn = state.pool.acquire().await?;
+    let group = directory::resolve(&mut *conn, &user, &slug).await?;
     Ok(Json(
-        roster::page(&state.pool, &group, &page.parse()?).await?,
+        roster::page(&mut *conn, &group, &page.parse()?).await?,
     ))
 }
 

@@ -1,8 +1,8 @@
 //! The directory of groups: resolving a slug for a caller, the list with search, the detail.
 
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use sqlx::types::Json as PgJson;
+use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -28,8 +28,15 @@ pub struct GroupRef {
 /// Finds a group by slug for this caller. Unknown slugs, malformed slugs and, except for
 /// admins, archived groups are all 404, on every route: an archived group answers exactly as
 /// one that never existed, so nobody can learn that it did, or that they were in it.
+///
+/// On the pool, or on a connection the request holds for its next query too: every pooled
+/// query costs a second round trip when its connection goes back (sqlx pings it on release).
 #[tracing::instrument(skip_all)]
-pub async fn resolve(pool: &PgPool, user: &CurrentUser, slug: &str) -> Result<GroupRef, AppError> {
+pub async fn resolve<'c>(
+    db: impl PgExecutor<'c>,
+    user: &CurrentUser,
+    slug: &str,
+) -> Result<GroupRef, AppError> {
     let slug = Slug::parse(slug).map_err(|_| AppError::NotFound)?;
     let row = sqlx::query!(
         r#"SELECT g.id, g.slug, g.join_policy AS "join_policy: JoinPolicy",
@@ -42,7 +49,7 @@ pub async fn resolve(pool: &PgPool, user: &CurrentUser, slug: &str) -> Result<Gr
         slug.as_str(),
         user.id
     )
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?
     .ok_or(AppError::NotFound)?;
     let access = GroupAccess::new(user, row.role, row.status).with_own(row.kind, row.visibility);
@@ -226,7 +233,10 @@ pub async fn list(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn detail(pool: &PgPool, group: &GroupRef) -> Result<GroupDetail, AppError> {
+pub async fn detail<'c>(
+    db: impl PgExecutor<'c>,
+    group: &GroupRef,
+) -> Result<GroupDetail, AppError> {
     let r = sqlx::query!(
         r#"SELECT g.slug, g.name, g.tagline, g.mission, g.description, g.created_at,
                   g.join_policy AS "join_policy: JoinPolicy", g.archived_at IS NOT NULL AS "archived!",
@@ -247,7 +257,7 @@ pub async fn detail(pool: &PgPool, group: &GroupRef) -> Result<GroupDetail, AppE
         group.access.user_id,
         group.access.is_admin
     )
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?
     .ok_or(AppError::NotFound)?;
     Ok(GroupDetail {
