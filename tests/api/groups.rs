@@ -1145,87 +1145,51 @@ async fn roster_pages_keep_name_order_ties_and_the_privacy_rules_across_pages() 
     app.make_lead(&admin, &lead, "circle").await;
     // (user, name, type, visibility, approved): six namesakes of every visibility, pending
     // requests that share a name with active members, allies.
-    let mut people: Vec<(TestUser, String, &str, &str, bool)> = Vec::new();
     let visibilities = ["public", "members", "private"];
-    for i in 0..6 {
-        people.push((
-            app.user("Sam Same").await,
-            "Sam Same".into(),
-            "member",
-            visibilities[i % 3],
-            true,
-        ));
-    }
-    for i in 0..3 {
-        people.push((
-            app.user("Sam Same").await,
-            "Sam Same".into(),
-            "member",
-            visibilities[i % 3],
-            false,
-        ));
-    }
-    for i in 0..8 {
-        let name = format!("Member {i}");
-        people.push((
-            app.user(&name).await,
-            name,
-            "member",
-            visibilities[i % 3],
-            true,
-        ));
-    }
-    for i in 0..2 {
-        people.push((
-            app.user("Al Ally").await,
-            "Al Ally".into(),
-            "ally",
-            visibilities[i],
-            true,
-        ));
-    }
-    for (user, _, kind, visibility, approved) in &people {
-        app.join(user, "circle", kind, Some(visibility)).await;
-        if *approved {
-            app.change_member(&lead, "circle", user, json!({"status": "active"}))
+    let mut people: Vec<(TestUser, String, &str, &str, bool)> = Vec::new();
+    for (name, n, kind, approved) in [
+        ("Sam Same", 6, "member", true),
+        ("Sam Same", 3, "member", false),
+        ("Member", 8, "member", true),
+        ("Al Ally", 2, "ally", true),
+    ] {
+        for i in 0..n {
+            let name = match name {
+                "Member" => format!("Member {i}"),
+                same => same.to_string(),
+            };
+            let user = app.user(&name).await;
+            app.join(&user, "circle", kind, Some(visibilities[i % 3]))
                 .await;
+            if approved {
+                app.change_member(&lead, "circle", &user, json!({"status": "active"}))
+                    .await;
+            }
+            people.push((user, name, kind, visibilities[i % 3], approved));
         }
     }
     let outsider = app.user("Olga Outsider").await;
-    let in_order = |mut entries: Vec<(String, Uuid)>| -> Vec<Uuid> {
+    // The lead and the people whose entries pass `shown`, by name then id.
+    let expected = |shown: &dyn Fn(&str, bool) -> bool| -> Vec<Uuid> {
+        let mut entries: Vec<(String, Uuid)> = people
+            .iter()
+            .filter(|(_, _, _, visibility, approved)| shown(visibility, *approved))
+            .map(|(u, name, ..)| (name.clone(), u.id))
+            .chain([("Lee Lead".to_string(), lead.id)])
+            .collect();
         entries.sort();
         entries.into_iter().map(|(_, id)| id).collect()
     };
-    let everyone = in_order(
-        people
-            .iter()
-            .map(|(u, name, ..)| (name.clone(), u.id))
-            .chain([("Lee Lead".to_string(), lead.id)])
-            .collect(),
-    );
-    let public_active = in_order(
-        people
-            .iter()
-            .filter(|(_, _, _, visibility, approved)| *approved && *visibility == "public")
-            .map(|(u, name, ..)| (name.clone(), u.id))
-            .chain([("Lee Lead".to_string(), lead.id)])
-            .collect(),
-    );
+    let everyone = expected(&|_, _| true);
+    let public_active = expected(&|visibility, approved| approved && visibility == "public");
     // An active member whose own membership is `members` sees `members` entries too.
+    let members_view = expected(&|visibility, approved| approved && visibility != "private");
     let (member, ..) = people
         .iter()
-        .find(|(_, name, kind, visibility, approved)| {
-            name.starts_with("Member") && *kind == "member" && *visibility == "members" && *approved
+        .find(|(_, name, _, visibility, approved)| {
+            name.starts_with("Member") && *visibility == "members" && *approved
         })
         .unwrap();
-    let members_view = in_order(
-        people
-            .iter()
-            .filter(|(_, _, _, visibility, approved)| *approved && *visibility != "private")
-            .map(|(u, name, ..)| (name.clone(), u.id))
-            .chain([("Lee Lead".to_string(), lead.id)])
-            .collect(),
-    );
     for (who, token, expected) in [
         ("admin", &admin.token, &everyone),
         ("lead", &lead.token, &everyone),

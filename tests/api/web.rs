@@ -459,25 +459,15 @@ async fn a_leads_confirmation_pages_find_the_member_by_id_wherever_they_sort() {
     app.join(&zed, "circle", "member", Some("private")).await;
     let outsider = app.user("Olga Outsider").await;
     let (cookie, _) = sign_in(&app, "lee@example.com", &app.base).await;
-    let (status, _, body) = page(
-        &app,
-        &format!("/groups/circle/manage/members/{}/remove", zed.id),
-        &cookie,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body.contains("Remove Zed Last from Circle?"), "{body}");
-    let (status, _, body) = page(
-        &app,
-        &format!("/groups/circle/manage/members/{}/promote", zed.id),
-        &cookie,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(
-        body.contains("Make Zed Last a co-lead of Circle?"),
-        "{body}"
-    );
+    for (action, title) in [
+        ("remove", "Remove Zed Last from Circle?"),
+        ("promote", "Make Zed Last a co-lead of Circle?"),
+    ] {
+        let path = format!("/groups/circle/manage/members/{}/{action}", zed.id);
+        let (status, _, body) = page(&app, &path, &cookie).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert!(body.contains(title), "{path}: {body}");
+    }
     for who in [outsider.id.to_string(), "not-an-id".to_string()] {
         let (status, _, _) = page(
             &app,
