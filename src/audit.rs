@@ -91,7 +91,7 @@ pub struct AuditEntry {
 }
 
 /// Newest first. Only for admins: `accounts::audit_log` is the door to it.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn list(
     pool: &sqlx::PgPool,
     page: &PageRequest,

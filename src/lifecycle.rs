@@ -19,7 +19,7 @@ use crate::groups::memberships;
 use crate::mentoring;
 
 /// Leaves a group; leaving when not a member is not an error. A last lead may leave.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn leave(pool: &PgPool, group: &GroupRef) -> Result<(), AppError> {
     let user_id = group.access.user_id;
     let mut tx = pool.begin().await?;
@@ -33,7 +33,7 @@ pub async fn leave(pool: &PgPool, group: &GroupRef) -> Result<(), AppError> {
 }
 
 /// A lead or admin removes a member (or declines a pending request). Not a member: 404.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn remove_member(pool: &PgPool, group: &GroupRef, target: Uuid) -> Result<(), AppError> {
     let mut tx = pool.begin().await?;
     memberships::remove(&mut tx, group, target).await?;

@@ -50,7 +50,7 @@ pub enum SignIn {
 }
 
 /// The account a provider's identity signs in, linking (or creating) it the first time.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn sign_in(
     pool: &PgPool,
     settings: &Settings,

@@ -103,7 +103,7 @@ impl From<UserRow> for User {
     }
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     id: Uuid,
@@ -121,7 +121,7 @@ pub async fn find<'e>(
 }
 
 /// Users ordered by email; `q` matches part of the email or the display name.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     pool: &PgPool,
     _admin: &Admin,

@@ -68,7 +68,7 @@ fn digest(token: &str) -> Vec<u8> {
 }
 
 /// The live token presented, or `Unauthorized`. Marks it used.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn authenticate(pool: &PgPool, presented: &str) -> Result<ProvisioningClient, AppError> {
     if !presented.starts_with(TOKEN_PREFIX) {
         return Err(AppError::Unauthorized);
@@ -326,7 +326,7 @@ fn conflict(error: sqlx::Error) -> AppError {
 
 /// Creates the account (without a password), or takes up again one the identity provider
 /// deleted earlier with the same address. Any other account with that address: 409.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     pool: &PgPool,
     client: &ProvisioningClient,
@@ -502,7 +502,7 @@ pub async fn mark_deprovisioned(
 }
 
 /// One account, unless unknown or deleted by the identity provider.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     _client: &ProvisioningClient,
@@ -540,7 +540,7 @@ pub struct ListPage {
 /// The most accounts one page holds.
 pub const MAX_PAGE: i64 = 200;
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     pool: &PgPool,
     _client: &ProvisioningClient,

@@ -19,7 +19,7 @@ pub struct Registration {
 }
 
 /// Creates an employee account. Every field is checked before anything is written.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn register(
     pool: &PgPool,
     hasher: &Hasher,

@@ -37,7 +37,7 @@ pub struct UserListParams {
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", params(UserListParams),
     security(("bearer" = [])),
     responses((status = 200, body = Page<User>), (status = 401, response = doc::Unauthorized), (status = 403, response = doc::Forbidden)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn list_users(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -63,7 +63,7 @@ pub struct SetRoles {
 #[utoipa::path(put, path = "/api/v1/admin/users/{id}/roles", tag = "admin", request_body = SetRoles,
     params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = User), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound), (status = 409, description = "the last admin"), (status = 422, response = doc::Unprocessable)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn set_roles(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -81,7 +81,7 @@ async fn set_roles(
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/deactivate", tag = "admin",
     params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = User), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound), (status = 409, description = "the last admin")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn deactivate(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -95,7 +95,7 @@ async fn deactivate(
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", params(PageParams),
     security(("bearer" = [])),
     responses((status = 200, body = Page<AuditEntry>), (status = 403, response = doc::Forbidden)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn list_audit(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -42,7 +42,7 @@ pub struct RegisterRequest {
     responses((status = 201, body = User), (status = 403, description = "registration is closed"),
               (status = 409, description = "email taken"), (status = 422, response = doc::Unprocessable),
               (status = 429, description = "too many registrations from this address; see Retry-After")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn register(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -71,7 +71,7 @@ pub struct LoginRequest {
     responses((status = 200, body = TokenPair), (status = 401, response = doc::Unauthorized),
               (status = 404, description = "password sign-in is turned off (`auth.password_login = false`: single sign-on only)"),
               (status = 429, description = "too many failures for this email or from this address; see Retry-After")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -99,7 +99,7 @@ pub struct RefreshRequest {
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenPair), (status = 401, description = "unknown, expired or spent (the family is revoked)")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn refresh(
     State(state): State<AppState>,
     Json(body): Json<RefreshRequest>,
@@ -117,7 +117,7 @@ async fn refresh(
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
     responses((status = 204, description = "signed out")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn logout(
     State(state): State<AppState>,
     Json(body): Json<RefreshRequest>,
@@ -136,7 +136,7 @@ pub struct Me {
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, response = doc::Unauthorized)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn me(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<Me>> {
     let profile = accounts::find(&state.pool, user.id)
         .await?

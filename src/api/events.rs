@@ -50,7 +50,7 @@ pub struct EventListParams {
     security(("bearer" = [])),
     responses((status = 200, description = "soonest first; `members` events only for members and leads", body = Page<Event>),
               (status = 404, response = doc::NotFound), (status = 422, response = doc::Unprocessable)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn list_events(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -75,7 +75,7 @@ async fn list_events(
     request_body = EventFields, security(("bearer" = [])),
     responses((status = 201, body = Event), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound),
               (status = 409, description = "the group is archived (only admins see it)"), (status = 422, response = doc::Unprocessable)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn create_event(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -93,7 +93,7 @@ async fn create_event(
 
 #[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = Event), (status = 404, response = doc::NotFound)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn get_event(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -107,7 +107,7 @@ async fn get_event(
     request_body = EventFields, security(("bearer" = [])),
     responses((status = 200, body = Event), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound),
               (status = 409, description = "capacity below the number going, or a cancelled event"), (status = 422, response = doc::Unprocessable)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn update_event(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -121,7 +121,7 @@ async fn update_event(
 
 #[utoipa::path(post, path = "/api/v1/events/{id}/cancel", tag = "events", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = Event), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn cancel_event(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -135,7 +135,7 @@ async fn cancel_event(
 #[utoipa::path(put, path = "/api/v1/events/{id}/rsvp", tag = "events", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = RsvpAnswer), (status = 403, description = "a `members` event and the caller is not an active member or ally"),
               (status = 404, response = doc::NotFound), (status = 409, description = "cancelled or started")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn rsvp_put(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -148,7 +148,7 @@ async fn rsvp_put(
 #[utoipa::path(delete, path = "/api/v1/events/{id}/rsvp", tag = "events", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
     responses((status = 204, description = "no RSVP any more; the first waitlisted may now be going"), (status = 404, response = doc::NotFound),
               (status = 409, description = "cancelled or started")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn rsvp_delete(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -162,7 +162,7 @@ async fn rsvp_delete(
 #[utoipa::path(get, path = "/api/v1/events/{id}/attendees", tag = "events", params(("id" = uuid::Uuid, Path), PageParams),
     security(("bearer" = [])),
     responses((status = 200, body = Page<Attendee>), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn attendees(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -194,7 +194,7 @@ fn calendar_response(body: String, filename: &str) -> Response {
 
 #[utoipa::path(get, path = "/api/v1/events/{id}/ics", tag = "events", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, description = "the event as iCalendar", content_type = "text/calendar"), (status = 404, response = doc::NotFound)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn event_ics(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -219,7 +219,7 @@ fn address(state: &AppState, token: &str) -> CalendarAddress {
 
 #[utoipa::path(get, path = "/api/v1/me/calendar", tag = "events", security(("bearer" = [])),
     responses((status = 200, body = CalendarAddress), (status = 401, response = doc::Unauthorized)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn my_calendar(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -230,7 +230,7 @@ async fn my_calendar(
 
 #[utoipa::path(post, path = "/api/v1/me/calendar/rotate", tag = "events", security(("bearer" = [])),
     responses((status = 200, description = "a new address; the old one stops working", body = CalendarAddress)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn rotate_calendar(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -241,7 +241,7 @@ async fn rotate_calendar(
 
 #[utoipa::path(get, path = "/ical/{token}", tag = "events", params(("token" = String, Path)),
     responses((status = 200, description = "RFC 5545 calendar of the holder's groups and RSVPs", content_type = "text/calendar"), (status = 404, response = doc::NotFound)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn ical_feed(
     State(state): State<AppState>,
     Path(token): Path<String>,

@@ -50,7 +50,7 @@ pub struct GroupListParams {
 
 #[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(GroupListParams), security(("bearer" = [])),
     responses((status = 200, body = Page<GroupListItem>), (status = 401, response = doc::Unauthorized)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn list_groups(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -68,7 +68,7 @@ async fn list_groups(
 
 #[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = GroupFields, security(("bearer" = [])),
     responses((status = 201, body = GroupDetail), (status = 403, response = doc::Forbidden), (status = 409, description = "slug taken"), (status = 422, response = doc::Unprocessable)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn create_group(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -84,22 +84,20 @@ async fn create_group(
 
 #[utoipa::path(get, path = "/api/v1/groups/{slug}", tag = "groups", params(("slug" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = GroupDetail), (status = 404, response = doc::NotFound)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn get_group(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(slug): Path<String>,
 ) -> AppResult<Json<GroupDetail>> {
-    // One connection for both queries: one release (and sqlx's ping on release) instead of two.
-    let mut conn = state.pool.acquire().await?;
-    let group = directory::resolve(&mut *conn, &user, &slug).await?;
-    Ok(Json(directory::detail(&mut *conn, &group).await?))
+    let (_, detail) = directory::show(&state.pool, &user, &slug).await?;
+    Ok(Json(detail))
 }
 
 #[utoipa::path(patch, path = "/api/v1/groups/{slug}", tag = "groups", params(("slug" = String, Path)), request_body = GroupFields,
     security(("bearer" = [])),
     responses((status = 200, body = GroupDetail), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound), (status = 422, response = doc::Unprocessable)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn update_group(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -114,7 +112,7 @@ async fn update_group(
 #[utoipa::path(post, path = "/api/v1/groups/{slug}/archive", tag = "groups", params(("slug" = String, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = GroupDetail), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn archive_group(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -147,7 +145,7 @@ pub struct JoinRequest {
               (status = 404, description = "no such group (or archived)"),
               (status = 409, description = "a lead changing their visibility away from `public`, or to ally, without stepping down; an archived group (only admins see it)"),
               (status = 422, description = "a bad field, or a missing or stale `consent_version` where the group has a privacy notice")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn join(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -180,7 +178,7 @@ async fn join(
 #[utoipa::path(delete, path = "/api/v1/groups/{slug}/membership", tag = "memberships", params(("slug" = String, Path)),
     security(("bearer" = [])),
     responses((status = 204, description = "not a member (any more)"), (status = 404, response = doc::NotFound)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn leave(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -195,7 +193,7 @@ async fn leave(
     security(("bearer" = [])),
     responses((status = 200, description = "the entries the caller may see; leads and admins also get email, department, location, visibility and pending requests", body = Page<RosterEntry>),
               (status = 404, response = doc::NotFound)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn list_members(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -213,7 +211,7 @@ async fn list_members(
     security(("bearer" = [])),
     responses((status = 200, description = "the roster as the caller sees it in `/members`, as CSV: streamed, with `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`; every download is audited", content_type = "text/csv"), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound),
               (status = 429, description = "too many downloads running; see Retry-After")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn members_csv(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -238,7 +236,7 @@ pub struct MemberChangeRequest {
     responses((status = 200, body = MyMembership), (status = 403, response = doc::Forbidden), (status = 404, description = "not a member"),
               (status = 409, description = "not pending, not yet approved, or promoting a membership that is not `public` (ask the member to make it public first)"),
               (status = 422, response = doc::Unprocessable)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn change_member(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -275,7 +273,7 @@ async fn change_member(
 #[utoipa::path(delete, path = "/api/v1/groups/{slug}/members/{user_id}", tag = "memberships",
     params(("slug" = String, Path), ("user_id" = uuid::Uuid, Path)), security(("bearer" = [])),
     responses((status = 204, description = "removed"), (status = 403, response = doc::Forbidden), (status = 404, description = "not a member")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn remove_member(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -292,7 +290,7 @@ async fn remove_member(
     security(("bearer" = [])),
     responses((status = 200, description = "the group's privacy notice; an empty `text` means it has none", body = PrivacyNotice),
               (status = 404, response = doc::NotFound)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn get_privacy_notice(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -306,7 +304,7 @@ async fn get_privacy_notice(
     request_body = NoticeEdit, security(("bearer" = [])),
     responses((status = 200, description = "the notice, its version raised by one (an empty text removes it); members who accepted an older version are asked again", body = PrivacyNotice),
               (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound), (status = 422, response = doc::Unprocessable)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn put_privacy_notice(
     State(state): State<AppState>,
     user: CurrentUser,

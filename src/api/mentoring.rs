@@ -26,7 +26,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 #[utoipa::path(get, path = "/api/v1/groups/{slug}/mentoring-offers", tag = "mentoring", params(("slug" = String, Path), PageParams),
     security(("bearer" = [])), responses((status = 200, description = "open offers, newest first", body = Page<Offer>), (status = 404, response = doc::NotFound)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn list_offers(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -43,7 +43,7 @@ async fn list_offers(
     request_body = OfferFields, security(("bearer" = [])),
     responses((status = 201, body = Offer), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound),
               (status = 409, description = "the group is archived (only admins see it)"), (status = 422, response = doc::Unprocessable)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn create_offer(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -60,7 +60,7 @@ async fn create_offer(
 
 #[utoipa::path(post, path = "/api/v1/mentoring-offers/{id}/close", tag = "mentoring", params(("id" = uuid::Uuid, Path)),
     security(("bearer" = [])), responses((status = 200, description = "closed"), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn close_offer(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -80,7 +80,7 @@ pub struct RequestBody {
     request_body = RequestBody, security(("bearer" = [])),
     responses((status = 201, body = MentoringRequest), (status = 403, description = "not an active member or ally of the group"),
               (status = 404, response = doc::NotFound), (status = 409, description = "asked already, or the offer is closed")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn create_request(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -94,7 +94,7 @@ async fn create_request(
 
 #[utoipa::path(get, path = "/api/v1/mentoring-offers/{id}/requests", tag = "mentoring", params(("id" = uuid::Uuid, Path), PageParams),
     security(("bearer" = [])), responses((status = 200, body = Page<MentoringRequest>), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn list_requests(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -118,7 +118,7 @@ pub struct Decision {
     request_body = Decision, security(("bearer" = [])),
     responses((status = 200, body = MentoringRequest), (status = 403, response = doc::Forbidden), (status = 404, response = doc::NotFound),
               (status = 409, description = "every slot taken, or not a forward move"), (status = 422, response = doc::Unprocessable)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn decide(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -134,7 +134,7 @@ async fn decide(
 
 #[utoipa::path(get, path = "/api/v1/me/mentoring", tag = "mentoring", security(("bearer" = [])),
     responses((status = 200, body = MyMentoring), (status = 401, response = doc::Unauthorized)))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn mine(State(state): State<AppState>, user: CurrentUser) -> AppResult<Json<MyMentoring>> {
     Ok(Json(mentoring::mine(&state.pool, user.id).await?))
 }

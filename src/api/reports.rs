@@ -45,7 +45,7 @@ pub struct PeriodParams {
         (status = 401, response = doc::Unauthorized), (status = 403, description = "not hr or admin"),
         (status = 429, description = "too many downloads running; see Retry-After"),
         (status = 422, description = "a bad `from` or `to`, `from` after `to`, or a period shorter than 28 days (naming `from`)")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn groups_csv(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -87,7 +87,7 @@ pub struct MembershipsParams {
         (status = 401, response = doc::Unauthorized), (status = 403, description = "not hr or admin"),
         (status = 429, description = "too many downloads running; see Retry-After"),
         (status = 404, description = "no such group (or archived)")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn memberships_csv(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -121,7 +121,7 @@ pub struct BreakdownParams {
         (status = 401, response = doc::Unauthorized), (status = 403, description = "not hr or admin"),
         (status = 429, description = "too many downloads running; see Retry-After"),
         (status = 422, description = "`by` missing or not department or location")))]
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 async fn breakdown_csv(
     State(state): State<AppState>,
     user: CurrentUser,

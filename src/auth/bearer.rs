@@ -53,7 +53,7 @@ async fn issue_pair<'e>(
 }
 
 /// Starts a bearer session for a user whose credentials were checked: a new token family.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn start(
     pool: &PgPool,
     tokens: &AccessTokens,
@@ -65,7 +65,7 @@ pub async fn start(
 
 /// Spends a refresh token and issues the next pair of its family. A token presented twice
 /// means it was stolen or replayed: the whole family is revoked.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn refresh(
     pool: &PgPool,
     tokens: &AccessTokens,
@@ -139,7 +139,7 @@ pub async fn refresh(
 
 /// Ends the session the refresh token belongs to (its whole family): its refresh tokens and
 /// its access tokens stop working on every instance before this returns.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn logout(pool: &PgPool, refresh_token: &SecretString) -> Result<(), AppError> {
     let digest = refresh_digest(refresh_token.expose_secret());
     let revoked = sqlx::query!(

@@ -24,7 +24,7 @@ use crate::error::AppError;
 /// the emails, answer 429 before any hashing. A front door then starts its own kind of session
 /// (bearer tokens, a web session) for the id. With `auth.password_login` off (single sign-on
 /// only), every attempt answers `NotFound`.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn check(
     pool: &PgPool,
     hasher: &Hasher,
@@ -89,7 +89,7 @@ pub async fn check(
 /// Registration from `client`: counted per client address first (429 past the limit), then
 /// the account rules of [`registration::register`]; a form they refuse as invalid is not
 /// counted.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn register(
     pool: &PgPool,
     hasher: &Hasher,

@@ -293,7 +293,7 @@ impl SingleSignOn {
 
     /// Starts a sign-in: the provider's authorization address (with PKCE, state and nonce)
     /// and the state the browser keeps in its cookie. Attempts past their time are pruned.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn start(&self, pool: &PgPool) -> Result<Started, SsoError> {
         let client = self.client(None).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -330,7 +330,7 @@ impl SingleSignOn {
     }
 
     /// Finishes a sign-in from the provider's redirect: the account it signs in.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn finish(
         &self,
         pool: &PgPool,

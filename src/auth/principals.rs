@@ -117,7 +117,7 @@ impl Principals {
 
     /// The active user `user_id`, with their roles, when `session` (if given) is a live
     /// session of theirs; `None` otherwise. From the cache when it can be trusted.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn load(
         &self,
         pool: &PgPool,

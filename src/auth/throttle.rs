@@ -19,7 +19,7 @@ use crate::error::AppError;
 
 /// Counts one attempt for `email`: its number in the window, or 429 (not counted) past the
 /// limit.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn reserve(
     pool: &PgPool,
     email: &Email,
@@ -60,7 +60,7 @@ pub async fn reserve(
 }
 
 /// A successful sign-in: the count starts afresh.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn clear(pool: &PgPool, email: &Email) -> Result<(), AppError> {
     sqlx::query!(
         "DELETE FROM login_failures WHERE email = $1",
@@ -96,7 +96,7 @@ impl ClientAction {
 
 /// Counts one attempt of `action` from `client` (pruning the counts whose window has ended
 /// first): 429, not counted, past the limit within the window.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn reserve_client(
     pool: &PgPool,
     client: IpAddr,
@@ -140,7 +140,7 @@ pub async fn reserve_client(
 
 /// Gives `client` back an attempt of `action` that was counted but checked nothing: a
 /// sign-in that succeeded, or was refused for its email; a registration whose form was invalid.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn refund_client(
     pool: &PgPool,
     client: IpAddr,
@@ -178,7 +178,7 @@ fn too_many(retry_after: Option<i64>) -> AppError {
 }
 
 /// Deletes the counts whose window has ended (they no longer limit anything).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn prune(pool: &PgPool, settings: &AuthSettings) -> Result<(), AppError> {
     let window = window_secs(settings);
     sqlx::query!(

@@ -51,7 +51,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Starts a new session for a user whose credentials were checked, with an optional message
 /// for the first page; answers the cookie's token.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn start(
     pool: &PgPool,
     settings: &AuthSettings,
@@ -76,7 +76,7 @@ pub async fn start(
 /// The live session of a cookie token, touched (idle expiry starts again). With `take_flash`
 /// the one-time message is handed over and cleared. Unknown, idle or expired: `None`, and an
 /// expired row is deleted.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find(
     pool: &PgPool,
     settings: &AuthSettings,
@@ -114,7 +114,7 @@ pub async fn find(
 }
 
 /// Leaves a one-time message for the next page this session shows.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn set_flash(pool: &PgPool, session_id: Uuid, message: &str) -> Result<(), AppError> {
     sqlx::query!(
         "UPDATE web_sessions SET flash = $2 WHERE id = $1",
@@ -127,7 +127,7 @@ pub async fn set_flash(pool: &PgPool, session_id: Uuid, message: &str) -> Result
 }
 
 /// Signs out: the session is deleted.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn end(pool: &PgPool, session_id: Uuid) -> Result<(), AppError> {
     sqlx::query!("DELETE FROM web_sessions WHERE id = $1", session_id)
         .execute(pool)

@@ -77,7 +77,7 @@ fn digest(token: &str) -> Vec<u8> {
 }
 
 /// The caller's feed token, made on first use; the same one every time after, until rotated.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn token(pool: &PgPool, key: &FeedKey, user_id: Uuid) -> Result<String, AppError> {
     let nonce = random::<16>();
     let candidate = key.token(user_id, &nonce);
@@ -106,7 +106,7 @@ pub async fn token(pool: &PgPool, key: &FeedKey, user_id: Uuid) -> Result<String
 }
 
 /// Replaces the token: the old address stops working at once.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn rotate(pool: &PgPool, key: &FeedKey, user_id: Uuid) -> Result<String, AppError> {
     let nonce = random::<16>();
     let token = key.token(user_id, &nonce);
@@ -161,7 +161,7 @@ fn render(name: &str, rows: &[FeedRow]) -> String {
 /// events of the last 90 days and the future of the groups the person is an active member or
 /// ally of (their `members` events included, since they are members), and every event they
 /// RSVPed to that they may still see.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn feed(pool: &PgPool, token: &str) -> Result<String, AppError> {
     let owner = sqlx::query_scalar!(
         "SELECT f.user_id FROM calendar_feeds f JOIN users u ON u.id = f.user_id
@@ -191,7 +191,7 @@ pub async fn feed(pool: &PgPool, token: &str) -> Result<String, AppError> {
 }
 
 /// One event as a calendar (the caller may see it: checked by `events::resolve`).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn single(pool: &PgPool, event_id: Uuid) -> Result<String, AppError> {
     let rows = sqlx::query_as!(
         FeedRow,

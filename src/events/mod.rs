@@ -91,7 +91,7 @@ pub struct EventRef {
 
 /// Finds an event the caller may see, or 404 (also for malformed ids, events of archived
 /// groups unless admin, and `members` events of groups the caller is not in).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn resolve(
     pool: &PgPool,
     user: &CurrentUser,

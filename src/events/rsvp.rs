@@ -104,7 +104,7 @@ async fn position(
 
 /// RSVPs for the caller: `going` while there is room, else `waitlisted`. Asking again answers
 /// the same RSVP. Cancelled and started events: 409.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn respond(pool: &PgPool, event: &EventRef) -> Result<RsvpAnswer, AppError> {
     if !event.access.can_rsvp() {
         return Err(AppError::Forbidden);
@@ -174,7 +174,7 @@ async fn withdraw_locked(
 
 /// Cancels the caller's RSVP (not an error without one); a freed place goes to the first on
 /// the waitlist in the same transaction.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn withdraw(pool: &PgPool, event: &EventRef) -> Result<(), AppError> {
     let mut tx = pool.begin().await?;
     let locked = lock_event(&mut tx, event.id).await?;
@@ -254,7 +254,7 @@ pub struct MyRsvp {
 }
 
 /// The caller's RSVPs to events not yet over, soonest first, with their places in line.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn mine(pool: &PgPool, user_id: Uuid) -> Result<Vec<MyRsvp>, AppError> {
     Ok(sqlx::query_as!(
         MyRsvp,
@@ -291,7 +291,7 @@ pub struct Attendee {
 struct AttendeeCursor(i32, i64);
 
 /// Everyone who answered, going first, each part in the order they asked. Leads and admins.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn attendees(
     pool: &PgPool,
     event: &EventRef,

@@ -1,7 +1,7 @@
 //! Creating, editing, cancelling, listing and reading events.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -43,7 +43,7 @@ pub struct Event {
 /// An event's fields as a client sends them (the JSON body, or the pages' form). On an update
 /// every field is optional, and `null` clears `location`, `online_url` and `capacity`.
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     pool: &PgPool,
     group: &GroupRef,
@@ -105,7 +105,7 @@ async fn lock_values(
 
 /// Edits an event. Lowering the capacity below the number going is 409; raising it promotes
 /// from the waitlist in the same transaction, before the event starts (never after).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(pool: &PgPool, event: &EventRef, fields: EventFields) -> Result<(), AppError> {
     if !event.access.can_manage() {
         return Err(AppError::Forbidden);
@@ -151,7 +151,7 @@ pub async fn update(pool: &PgPool, event: &EventRef, fields: EventFields) -> Res
 }
 
 /// Cancels an event: it keeps its RSVPs, takes no new ones, and feeds show it cancelled.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn cancel(pool: &PgPool, event: &EventRef) -> Result<(), AppError> {
     if !event.access.can_manage() {
         return Err(AppError::Forbidden);
@@ -217,7 +217,7 @@ impl From<EventRow> for Event {
     }
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn detail(pool: &PgPool, event: &EventRef) -> Result<Event, AppError> {
     let row = sqlx::query_as!(
         EventRow,
@@ -246,9 +246,9 @@ struct ListCursor(
 
 /// A group's events, soonest first: by default those not yet over; `from`/`to` bound the
 /// start. `members` events are left out for callers who may not see them.
-#[tracing::instrument(skip_all)]
-pub async fn list(
-    pool: &PgPool,
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn list<'c>(
+    db: impl PgExecutor<'c>,
     group: &GroupRef,
     from: Option<OffsetDateTime>,
     to: Option<OffsetDateTime>,
@@ -298,7 +298,7 @@ pub async fn list(
         after_id,
         limit + 1
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     let events: Vec<Event> = rows.into_iter().map(Event::from).collect();
     Ok(Page::from_rows(events, limit, |e| {

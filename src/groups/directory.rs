@@ -31,7 +31,7 @@ pub struct GroupRef {
 ///
 /// On the pool, or on a connection the request holds for its next query too: every pooled
 /// query costs a second round trip when its connection goes back (sqlx pings it on release).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn resolve<'c>(
     db: impl PgExecutor<'c>,
     user: &CurrentUser,
@@ -144,7 +144,7 @@ pub fn search_query(q: &str) -> Option<String> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ListCursor(f32, String, String);
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     pool: &PgPool,
     user: &CurrentUser,
@@ -232,13 +232,37 @@ pub async fn list(
     })
 }
 
-#[tracing::instrument(skip_all)]
-pub async fn detail<'c>(
+/// A group's page as one row: the group, the caller's own membership, the counts the caller
+/// may see, the leads. By slug, so that resolving a group and reading its page is one query.
+struct DetailRow {
+    id: Uuid,
+    slug: String,
+    name: String,
+    tagline: String,
+    mission: String,
+    description: String,
+    created_at: OffsetDateTime,
+    join_policy: JoinPolicy,
+    archived: bool,
+    my_type: Option<MembershipType>,
+    my_role: Option<MembershipRole>,
+    my_status: Option<MembershipStatus>,
+    my_visibility: Option<Visibility>,
+    my_consent_outdated: Option<bool>,
+    member_count: i64,
+    ally_count: i64,
+    leads: PgJson<Vec<LeadRef>>,
+}
+
+async fn detail_row<'c>(
     db: impl PgExecutor<'c>,
-    group: &GroupRef,
-) -> Result<GroupDetail, AppError> {
-    let r = sqlx::query!(
-        r#"SELECT g.slug, g.name, g.tagline, g.mission, g.description, g.created_at,
+    slug: &str,
+    user_id: Uuid,
+    is_admin: bool,
+) -> Result<Option<DetailRow>, AppError> {
+    Ok(sqlx::query_as!(
+        DetailRow,
+        r#"SELECT g.id, g.slug, g.name, g.tagline, g.mission, g.description, g.created_at,
                   g.join_policy AS "join_policy: JoinPolicy", g.archived_at IS NOT NULL AS "archived!",
                   mm.type AS "my_type?: MembershipType", mm.role AS "my_role?: MembershipRole",
                   mm.status AS "my_status?: MembershipStatus", mm.visibility AS "my_visibility?: Visibility",
@@ -252,34 +276,75 @@ pub async fn detail<'c>(
            FROM groups g
            LEFT JOIN memberships mm ON mm.group_id = g.id AND mm.user_id = $2
            CROSS JOIN LATERAL visible_member_counts(g.id, $2, $3, mm.role, mm.status, mm.type, mm.visibility) counts
-           WHERE g.id = $1"#,
-        group.id,
-        group.access.user_id,
-        group.access.is_admin
+           WHERE g.slug = $1"#,
+        slug,
+        user_id,
+        is_admin
     )
     .fetch_optional(db)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    Ok(GroupDetail {
-        slug: r.slug,
-        name: r.name,
-        tagline: r.tagline,
-        mission: r.mission,
-        description: r.description,
-        join_policy: r.join_policy,
-        member_count: r.member_count,
-        ally_count: r.ally_count,
-        leads: r.leads.0,
-        my_membership: summary(
-            r.my_type,
-            r.my_role,
-            r.my_status,
-            r.my_visibility,
-            r.my_consent_outdated,
-        ),
-        archived: r.archived,
-        created_at: r.created_at,
-    })
+    .await?)
+}
+
+impl DetailRow {
+    fn into_detail(self) -> GroupDetail {
+        GroupDetail {
+            slug: self.slug,
+            name: self.name,
+            tagline: self.tagline,
+            mission: self.mission,
+            description: self.description,
+            join_policy: self.join_policy,
+            member_count: self.member_count,
+            ally_count: self.ally_count,
+            leads: self.leads.0,
+            my_membership: summary(
+                self.my_type,
+                self.my_role,
+                self.my_status,
+                self.my_visibility,
+                self.my_consent_outdated,
+            ),
+            archived: self.archived,
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// [`resolve`] and [`detail`] in one query: the group's page for this caller, and the group
+/// with the caller's standing for what the handler does next. The same 404s as `resolve`.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn show<'c>(
+    db: impl PgExecutor<'c>,
+    user: &CurrentUser,
+    slug: &str,
+) -> Result<(GroupRef, GroupDetail), AppError> {
+    let slug = Slug::parse(slug).map_err(|_| AppError::NotFound)?;
+    let row = detail_row(db, slug.as_str(), user.id, user.is_admin)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let access =
+        GroupAccess::new(user, row.my_role, row.my_status).with_own(row.my_type, row.my_visibility);
+    access.require_not_hidden(row.archived)?;
+    let group = GroupRef {
+        id: row.id,
+        slug: row.slug.clone(),
+        join_policy: row.join_policy,
+        archived: row.archived,
+        access,
+    };
+    Ok((group, row.into_detail()))
+}
+
+/// The page of a group already resolved (after a change to it, say).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn detail<'c>(
+    db: impl PgExecutor<'c>,
+    group: &GroupRef,
+) -> Result<GroupDetail, AppError> {
+    detail_row(db, &group.slug, group.access.user_id, group.access.is_admin)
+        .await?
+        .map(DetailRow::into_detail)
+        .ok_or(AppError::NotFound)
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ fn check_policy(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<JoinP
     }
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(pool: &PgPool, actor: &Admin, fields: GroupFields) -> Result<String, AppError> {
     let mut errors = Vec::new();
     let slug = match fields.slug.as_deref().map(Slug::parse) {
@@ -100,7 +100,7 @@ pub async fn create(pool: &PgPool, actor: &Admin, fields: GroupFields) -> Result
     Ok(slug.as_str().to_string())
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(pool: &PgPool, group: &GroupRef, fields: GroupFields) -> Result<(), AppError> {
     group.access.require_manage()?;
     let mut errors = Vec::new();
@@ -151,7 +151,7 @@ pub async fn update(pool: &PgPool, group: &GroupRef, fields: GroupFields) -> Res
     Ok(())
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn archive(pool: &PgPool, actor: &Admin, group: &GroupRef) -> Result<(), AppError> {
     let mut tx = pool.begin().await?;
     let archived = sqlx::query!(

@@ -40,7 +40,7 @@ struct Row {
 }
 
 /// The caller's memberships, for `/me`.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn mine(pool: &PgPool, user_id: Uuid) -> Result<Vec<MyMembership>, AppError> {
     Ok(sqlx::query_as!(
         MyMembership,
@@ -79,7 +79,7 @@ async fn fetch_mine(
 }
 
 /// The caller's memberships with their groups' names, for the pages' "my groups".
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn mine_named(
     pool: &PgPool,
     user_id: Uuid,
@@ -222,7 +222,7 @@ fn check_consent(
 /// twice is not an error. An `approval` group makes the membership pending. Where the group
 /// has a privacy notice, see [`check_consent`]; a member who sends the current version again
 /// records their renewed consent.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn join(pool: &PgPool, group: &GroupRef, choice: JoinChoice) -> Result<Joined, AppError> {
     if group.archived {
         return Err(AppError::Conflict(
@@ -361,7 +361,7 @@ async fn delete_row(
 
 /// Ends the caller's own membership inside `tx`, recording it; `false` when there was none.
 /// `lifecycle::leave` is the door to it: it also ends what the membership carried.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn end_own(
     tx: &mut Transaction<'_, Postgres>,
     group: &GroupRef,
@@ -392,7 +392,7 @@ pub struct MemberChange {
 
 /// Approves a pending request and/or sets the role. The target must be a member (404
 /// otherwise); approving someone who is not pending, or promoting a pending request, is 409.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn change_member(
     pool: &PgPool,
     group: &GroupRef,
@@ -479,7 +479,7 @@ pub async fn change_member(
 
 /// Removes a member (or declines a pending request) inside `tx`, for a lead or admin. Not a
 /// member: 404. `lifecycle::remove_member` is the door to it.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn remove(
     tx: &mut Transaction<'_, Postgres>,
     group: &GroupRef,
@@ -511,7 +511,7 @@ pub(crate) async fn remove(
 /// Activates every pending request of a group whose lead or admin has just opened it (join
 /// policy `approval` to `open`): each is recorded as approved by `actor`, in the caller's
 /// transaction. Answers how many were activated.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn activate_pending(
     tx: &mut Transaction<'_, Postgres>,
     group_id: Uuid,
@@ -535,7 +535,7 @@ pub(crate) async fn activate_pending(
 }
 
 /// Ends every membership of a deactivated employee, inside the deactivation's transaction.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn end_all_for_deactivated(
     tx: &mut Transaction<'_, Postgres>,
     actor: Option<Uuid>,

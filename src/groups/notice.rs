@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -36,8 +36,8 @@ pub struct NoticeEdit {
 }
 
 /// The notice of a group the caller may see (any employee).
-#[tracing::instrument(skip_all)]
-pub async fn get(pool: &PgPool, group: &GroupRef) -> Result<PrivacyNotice, AppError> {
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn get<'c>(db: impl PgExecutor<'c>, group: &GroupRef) -> Result<PrivacyNotice, AppError> {
     sqlx::query_as!(
         PrivacyNotice,
         r#"SELECT privacy_notice AS text, privacy_notice_version AS version,
@@ -45,7 +45,7 @@ pub async fn get(pool: &PgPool, group: &GroupRef) -> Result<PrivacyNotice, AppEr
            FROM groups WHERE id = $1"#,
         group.id
     )
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?
     .ok_or(AppError::NotFound)
 }
@@ -53,7 +53,7 @@ pub async fn get(pool: &PgPool, group: &GroupRef) -> Result<PrivacyNotice, AppEr
 /// Replaces the notice (leads of the group and admins): the version goes up by one, and every
 /// member who accepted an older one is marked outdated. Sending the text it already has
 /// changes nothing.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn put(
     pool: &PgPool,
     group: &GroupRef,

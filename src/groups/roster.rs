@@ -125,7 +125,7 @@ impl Row {
 }
 
 /// The roster page the caller may see.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn page<'c>(
     db: impl PgExecutor<'c>,
     group: &GroupRef,
@@ -150,7 +150,7 @@ pub async fn page<'c>(
 
 /// One entry of the roster, as the caller would find it on a page; `None` when there is no
 /// such membership or the caller may not see it.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn entry(
     pool: &PgPool,
     group: &GroupRef,

@@ -99,7 +99,7 @@ pub struct MyMentoring {
     pub requests: Vec<MentoringRequest>,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn mine(pool: &PgPool, user_id: Uuid) -> Result<MyMentoring, AppError> {
     let offers = sqlx::query_as!(
         OfferRow,
@@ -164,7 +164,7 @@ pub(crate) async fn end_all_for_deactivated(
 /// Closes the open offers of a mentor who no longer belongs to the group, and declines their
 /// pending requests, inside the transaction that ends the membership: an offer nobody can
 /// honour must not take requests. Answers how many offers were closed.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn close_for_departed_mentor(
     tx: &mut Transaction<'_, Postgres>,
     group_id: Uuid,

@@ -1,7 +1,7 @@
 //! Mentoring offers: posting, browsing, reading and closing them.
 
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -87,7 +87,7 @@ pub struct OfferFields {
 }
 
 /// Posts an offer (admins and the group's leads).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create_offer(
     pool: &PgPool,
     group: &GroupRef,
@@ -171,9 +171,9 @@ pub async fn create_offer(
 }
 
 /// The open offers of a group (every employee may browse them).
-#[tracing::instrument(skip_all)]
-pub async fn list_offers(
-    pool: &PgPool,
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn list_offers<'c>(
+    db: impl PgExecutor<'c>,
     group: &GroupRef,
     page: &PageRequest,
 ) -> Result<Page<Offer>, AppError> {
@@ -196,7 +196,7 @@ pub async fn list_offers(
         after.map(|a| a.1),
         limit + 1
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
     let offers: Vec<Offer> = rows.into_iter().map(Offer::from).collect();
     Ok(Page::from_rows(offers, limit, |o| {
@@ -212,7 +212,7 @@ struct OfferCursor(
 );
 
 /// One offer, open or closed (the caller has been allowed to see it).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn offer(pool: &PgPool, id: Uuid) -> Result<Offer, AppError> {
     let row = sqlx::query_as!(
         OfferRow,
@@ -238,7 +238,7 @@ pub struct OfferRef {
     pub access: OfferAccess,
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn resolve_offer(
     pool: &PgPool,
     user: &CurrentUser,
@@ -279,7 +279,7 @@ pub(super) async fn resolve_offer_id(
     })
 }
 
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn close_offer(pool: &PgPool, offer: &OfferRef) -> Result<(), AppError> {
     if !offer.access.can_manage() {
         return Err(AppError::Forbidden);

@@ -83,7 +83,7 @@ async fn fetch_request<'e>(
 }
 
 /// Asks for mentoring, once per offer.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn request(
     pool: &PgPool,
     offer: &OfferRef,
@@ -139,7 +139,7 @@ pub async fn request(
 }
 
 /// The requests of an offer, for its mentor, the group's leads and admins.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list_requests(
     pool: &PgPool,
     offer: &OfferRef,
@@ -173,7 +173,7 @@ pub async fn list_requests(
 /// beyond the slots is 409; decisions only move forward (409 otherwise). An admin, who may
 /// read the offer's requests, gets 403; anyone else who is neither gets 404: a request says
 /// who asked for help, which is nobody else's business.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn decide(
     pool: &PgPool,
     user: &CurrentUser,

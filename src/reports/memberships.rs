@@ -34,7 +34,7 @@ pub struct GroupKey {
 }
 
 /// The group named by `?group=`: unknown, malformed or archived slugs are 404.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find_group(pool: &PgPool, slug: &str) -> Result<GroupKey, AppError> {
     let slug = Slug::parse(slug).map_err(|_| AppError::NotFound)?;
     sqlx::query_as!(

@@ -32,7 +32,7 @@ pub const HEADER: [&str; 10] = [
 
 /// Starts the download of the group's roster for one of its leads or an admin (403 for anyone
 /// else).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn members_csv(
     pool: &PgPool,
     exports: &export::Exports,

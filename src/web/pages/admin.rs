@@ -273,9 +273,8 @@ async fn admin_group(
     slug: &str,
 ) -> Result<(Admin, GroupRef, String), PageError> {
     let admin = admin_of(signed)?;
-    let group = directory::resolve(&state.pool, &signed.user, slug).await?;
-    let name = directory::detail(&state.pool, &group).await?.name;
-    Ok((admin, group, name))
+    let (group, detail) = directory::show(&state.pool, &signed.user, slug).await?;
+    Ok((admin, group, detail.name))
 }
 
 fn edit_group_form(

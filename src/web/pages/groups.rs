@@ -253,10 +253,14 @@ async fn group_page(
     errors: Errors,
     typed: Option<(Option<String>, Option<String>)>,
 ) -> Result<(GroupPage, GroupRef), crate::web::PageError> {
-    let group = directory::resolve(&state.pool, &signed.user, slug).await?;
-    let detail = directory::detail(&state.pool, &group).await?;
-    let upcoming = store::list(&state.pool, &group, None, None, &PageRequest::first(20)).await?;
-    let offers = mentoring::list_offers(&state.pool, &group, &PageRequest::first(20)).await?;
+    // One connection for the page's four queries: sqlx pings a connection each time it goes
+    // back to the pool, a round trip each.
+    let mut db = state.pool.acquire().await?;
+    let (group, detail) = directory::show(&mut *db, &signed.user, slug).await?;
+    let upcoming = store::list(&mut *db, &group, None, None, &PageRequest::first(20)).await?;
+    let offers = mentoring::list_offers(&mut *db, &group, &PageRequest::first(20)).await?;
+    let privacy = notice::get(&mut *db, &group).await?;
+    drop(db);
     let events = upcoming
         .items
         .into_iter()
@@ -301,7 +305,6 @@ async fn group_page(
         })
         .collect();
     let (kind, visibility) = typed.unwrap_or((None, None));
-    let privacy = notice::get(&state.pool, &group).await?;
     let join = join_view(
         &group,
         &detail.name,
@@ -361,8 +364,7 @@ async fn join_form(
     errors: Errors,
     typed: (Option<String>, Option<String>),
 ) -> Result<JoinPage, crate::web::PageError> {
-    let group = directory::resolve(&state.pool, &signed.user, slug).await?;
-    let detail = directory::detail(&state.pool, &group).await?;
+    let (group, detail) = directory::show(&state.pool, &signed.user, slug).await?;
     let privacy = notice::get(&state.pool, &group).await?;
     let join = join_view(
         &group,
@@ -493,8 +495,7 @@ pub async fn leave_page(
     mut signed: Signed,
     Path(slug): Path<String>,
 ) -> PageResult {
-    let group = directory::resolve(&state.pool, &signed.user, &slug).await?;
-    let detail = directory::detail(&state.pool, &group).await?;
+    let (group, detail) = directory::show(&state.pool, &signed.user, &slug).await?;
     if detail.my_membership.is_none() {
         return Ok(see_other(&format!("/groups/{}", group.slug)));
     }
@@ -513,8 +514,7 @@ pub async fn leave(
     post: Post<Nothing>,
 ) -> PageResult {
     let signed = post.signed;
-    let group = directory::resolve(&state.pool, &signed.user, &slug).await?;
-    let detail = directory::detail(&state.pool, &group).await?;
+    let (group, detail) = directory::show(&state.pool, &signed.user, &slug).await?;
     lifecycle::leave(&state.pool, &group).await?;
     let message = format!("You left {}.", detail.name);
     done(&state, &signed, &message, "/me/groups").await

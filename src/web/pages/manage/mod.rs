@@ -19,12 +19,11 @@ async fn managed(
     signed: &Signed,
     slug: &str,
 ) -> Result<(GroupRef, String), PageError> {
-    let group = directory::resolve(&state.pool, &signed.user, slug).await?;
+    let (group, detail) = directory::show(&state.pool, &signed.user, slug).await?;
     if !group.access.can_manage() {
         return Err(AppError::NotFound.into());
     }
-    let name = directory::detail(&state.pool, &group).await?.name;
-    Ok((group, name))
+    Ok((group, detail.name))
 }
 
 /// The address of one of the group's management pages: `""` for the members, `"/events"`…
