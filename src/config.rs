@@ -143,6 +143,9 @@ pub struct AuthSettings {
     pub max_registrations_per_client: u32,
     /// 0 means one per CPU core.
     pub max_concurrent_hashes: usize,
+    /// How long a password check (sign-in, registration) waits for a hashing slot before it is
+    /// answered 503 with `Retry-After`; 0: only a slot free at once. Below the request timeout.
+    pub max_hash_wait_ms: u64,
     /// A web session ends after this many seconds without a request...
     pub web_session_idle_secs: u64,
     /// ...and in any case this many seconds after sign-in.
@@ -158,6 +161,12 @@ pub struct AuthSettings {
 
 fn yes() -> bool {
     true
+}
+
+impl AuthSettings {
+    pub fn max_hash_wait(&self) -> Duration {
+        Duration::from_millis(self.max_hash_wait_ms)
+    }
 }
 
 /// Single sign-on with an OpenID Connect provider (Entra ID, Okta, Keycloak...): all four of
@@ -384,6 +393,14 @@ impl Settings {
             bail!(
                 "BELONG__AUTH__MAX_FAILED_LOGINS_PER_CLIENT and \
                  BELONG__AUTH__MAX_REGISTRATIONS_PER_CLIENT must be positive"
+            );
+        }
+        let request_timeout_ms = self.server.request_timeout_secs.saturating_mul(1000);
+        if self.auth.max_hash_wait_ms >= request_timeout_ms {
+            bail!(
+                "BELONG__AUTH__MAX_HASH_WAIT_MS must be below BELONG__SERVER__REQUEST_TIMEOUT_SECS \
+                 ({request_timeout_ms} ms): a sign-in waiting that long for a hashing slot would \
+                 time out before it could be told to try again"
             );
         }
         self.oidc.validate()?;
@@ -638,6 +655,21 @@ mod tests {
         with_sso(&mut s, "https://login.example.com");
         let shown = format!("{s:?}");
         assert!(!shown.contains("client-secret-value"), "{shown}");
+    }
+
+    #[test]
+    fn a_sign_in_waits_for_a_hashing_slot_less_than_a_request_may_take() {
+        let mut s = settings();
+        assert_eq!(s.auth.max_hash_wait_ms, 3000);
+        s.auth.max_hash_wait_ms = 0;
+        assert!(s.validate().is_ok());
+        s.auth.max_hash_wait_ms = s.server.request_timeout_secs * 1000;
+        let err = s
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("BELONG__AUTH__MAX_HASH_WAIT_MS"), "{err}");
     }
 
     #[test]

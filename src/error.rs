@@ -69,6 +69,10 @@ pub enum AppError {
     /// The database cannot be reached or has no free connection.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// More passwords to check than the hashing slots could take within `auth.max_hash_wait_ms`:
+    /// the request was refused before any hashing. Says nothing of the account.
+    #[error("too busy to check a password")]
+    Busy { retry_after_secs: u64 },
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -76,7 +80,7 @@ pub enum AppError {
 pub type AppResult<T> = Result<T, AppError>;
 
 /// What a 503 tells the client to wait before trying again (the database is away, or the
-/// request took too long).
+/// request took too long; a busy password hasher says its own).
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
 
 impl AppError {
@@ -112,8 +116,19 @@ impl AppError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The seconds an answer tells its client to wait before trying again (`Retry-After`).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::TooManyRequests { retry_after_secs } | Self::Busy { retry_after_secs } => {
+                Some((*retry_after_secs).max(1))
+            }
+            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
         }
     }
 
@@ -138,6 +153,9 @@ impl AppError {
             Self::PayloadTooLarge => "the request body is too large".into(),
             Self::UnsupportedMediaType => "send the body as application/json".into(),
             Self::Unavailable(_) => "the service cannot reach its database; try again".into(),
+            Self::Busy { .. } => {
+                "too many passwords are being checked right now; try again in a few seconds".into()
+            }
             Self::Internal(_) => "something went wrong on our side; it has been logged".into(),
         }
     }
@@ -173,11 +191,7 @@ impl IntoResponse for AppError {
             _ => {}
         }
         let detail = self.detail();
-        let retry_after = match &self {
-            Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
-            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECS),
-            _ => None,
-        };
+        let retry_after = self.retry_after_secs();
         let unauthorized = matches!(self, Self::Unauthorized);
         let errors = match self {
             Self::Validation(errors) | Self::BadRequest { errors, .. } => errors,
@@ -186,7 +200,7 @@ impl IntoResponse for AppError {
         let mut response = problem_response(status, detail, errors);
         let headers = response.headers_mut();
         if let Some(secs) = retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if unauthorized {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -139,7 +139,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             let pool = db::connect(&settings.database).await?;
             db::migrate(&pool).await?;
-            let hasher = Hasher::new(settings.max_concurrent_hashes())?;
+            // A tool's hashes wait for a slot as long as it takes.
+            let hasher = Hasher::new(settings.max_concurrent_hashes(), None)?;
             if synthetic {
                 let size = seed::synthetic::Size {
                     employees,
@@ -262,7 +263,7 @@ async fn create_admin(settings: &Settings, email: &str, display_name: &str) -> a
         .context("reading the password")?;
     let password = SecretString::from(line.trim_end_matches(['\r', '\n']).to_string());
     let password = NewPassword::parse(password).map_err(|e| anyhow::anyhow!("the password {e}"))?;
-    let hasher = Hasher::new(1)?;
+    let hasher = Hasher::new(1, None)?;
     let id =
         belong::accounts::bootstrap_admin(&pool, &hasher, email, display_name, &password).await?;
     drop(password);

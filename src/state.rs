@@ -39,7 +39,10 @@ impl AppState {
                 metrics.clone(),
             ),
             feeds: FeedKey::new(settings.auth.jwt_secret.as_ref()),
-            hasher: Hasher::new(settings.max_concurrent_hashes())?,
+            hasher: Hasher::new(
+                settings.max_concurrent_hashes(),
+                Some(settings.auth.max_hash_wait()),
+            )?,
             metrics,
             exports: Exports::new(
                 settings.reports.max_concurrent_exports,

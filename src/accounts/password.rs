@@ -1,6 +1,11 @@
 //! Password policy and argon2id hashing, run on blocking threads with a bound on how many
 //! hashes are computed at once (each works in 19 MiB and takes tens of milliseconds of a core).
 //!
+//! A hash that finds no slot free waits for one at most `auth.max_hash_wait_ms`, and is then
+//! refused as [`AppError::Busy`] (503 with `Retry-After`): under more sign-ins than the cores
+//! can hash, the queue stays that short instead of growing without bound, and those refused
+//! hear so at once rather than after a long wait.
+//!
 //! Each of those hashing slots keeps its own block buffer: made at its first use, handed from
 //! one hash to the next and never freed. Left to the allocator, every hash would take 19 MiB
 //! and give it back, and glibc keeps such freed buffers resident (the server's RSS went from
@@ -9,13 +14,16 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::Context;
 use argon2::password_hash::rand_core::{OsRng, RngCore as _};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+
+use crate::error::AppError;
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 128;
@@ -190,10 +198,20 @@ pub struct Hasher {
     /// Verified against when the email is unknown, so that case costs what a wrong password
     /// does: a hash with the same parameters whose output is random, which no password matches.
     dummy_hash: Arc<str>,
+    /// How long a hash waits for a slot before it is refused as busy; `None`: as long as it
+    /// takes (the command-line tools).
+    max_wait: Option<Duration>,
+}
+
+/// A hashing slot held by [`Hasher::hold_slot`], given back when dropped.
+pub struct HeldSlot {
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Hasher {
-    pub fn new(max_concurrent: usize) -> anyhow::Result<Self> {
+    /// At most `max_concurrent` hashes at once (at least one); each waits for a slot at most
+    /// `max_wait`, when given.
+    pub fn new(max_concurrent: usize, max_wait: Option<Duration>) -> anyhow::Result<Self> {
         let permits = max_concurrent.max(1);
         let mut dummy_output = [0u8; Params::DEFAULT_OUTPUT_LEN];
         OsRng.fill_bytes(&mut dummy_output);
@@ -205,21 +223,33 @@ impl Hasher {
                 made: AtomicUsize::new(0),
             }),
             dummy_hash: phc(&random_salt(), &dummy_output)?.into(),
+            max_wait,
         })
     }
 
-    pub async fn hash(&self, password: &NewPassword) -> anyhow::Result<String> {
+    /// What a hash refused for want of a slot tells its client to wait before trying again:
+    /// the wait it was allowed (the queue was at least that long), in whole seconds, at least 1.
+    fn retry_after_secs(&self) -> u64 {
+        let millis = self.max_wait.map_or(0, |wait| wait.as_millis());
+        u64::try_from(millis.div_ceil(1000))
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    pub async fn hash(&self, password: &NewPassword) -> Result<String, AppError> {
         let password = password.secret().clone();
         self.run(move |memory| hash_blocking(&password, memory))
             .await
     }
 
-    /// Checks a password against a stored hash, or against the dummy hash when there is none.
+    /// Checks a password against a stored hash, or against the dummy hash when there is none
+    /// (through the same slots, so an unknown email waits as long as a known one, and is refused
+    /// as busy alike).
     pub async fn verify(
         &self,
         password: &SecretString,
         hash: Option<&str>,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool, AppError> {
         let known = hash.is_some();
         let hash: Arc<str> = hash
             .map(Arc::from)
@@ -231,13 +261,10 @@ impl Hasher {
         Ok(known && matches)
     }
 
-    /// Runs `work` on a blocking thread in a slot's buffer. The permit and the buffer go with
-    /// the thread: should the caller stop waiting (a client hanging up), the slot stays taken
-    /// until the hash is done, and the buffer goes back to the idle ones, not to the allocator.
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut [Block]) -> anyhow::Result<T> + Send + 'static,
-    ) -> anyhow::Result<T> {
+    /// Takes a hashing slot (waiting as long as it takes) and keeps it until the answer is
+    /// dropped, as a hash in progress would. Nothing in the service calls it: it lets tests hold
+    /// every slot to see what a sign-in that finds none free is answered.
+    pub async fn hold_slot(&self) -> anyhow::Result<HeldSlot> {
         let permit = self
             .slots
             .permits
@@ -245,8 +272,43 @@ impl Hasher {
             .acquire_owned()
             .await
             .context("the hasher is shut down")?;
+        Ok(HeldSlot { _permit: permit })
+    }
+
+    /// A slot, within `max_wait`: else [`AppError::Busy`]. A slot free at once is taken
+    /// whatever the wait (also zero); one is free at once only when nobody queues for one.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, AppError> {
+        let closed = || AppError::Internal(anyhow::anyhow!("the hasher is shut down"));
+        let permits = &self.slots.permits;
+        match permits.clone().try_acquire_owned() {
+            Ok(permit) => return Ok(permit),
+            Err(TryAcquireError::Closed) => return Err(closed()),
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        let acquire = permits.clone().acquire_owned();
+        let acquired = match self.max_wait {
+            None => acquire.await,
+            Some(wait) => {
+                tokio::time::timeout(wait, acquire)
+                    .await
+                    .map_err(|_| AppError::Busy {
+                        retry_after_secs: self.retry_after_secs(),
+                    })?
+            }
+        };
+        acquired.map_err(|_| closed())
+    }
+
+    /// Runs `work` on a blocking thread in a slot's buffer. The permit and the buffer go with
+    /// the thread: should the caller stop waiting (a client hanging up), the slot stays taken
+    /// until the hash is done, and the buffer goes back to the idle ones, not to the allocator.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut [Block]) -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let permit = self.slot().await?;
         let slots = self.slots.clone();
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let mut memory = slots.take();
             let result = work(&mut memory);
             slots.put_back(memory);
@@ -254,7 +316,8 @@ impl Hasher {
             result
         })
         .await
-        .context("a hashing thread failed")?
+        .context("a hashing thread failed")?;
+        Ok(result?)
     }
 }
 
@@ -291,7 +354,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_use_owasp_parameters() {
-        let hasher = Hasher::new(2).unwrap();
+        let hasher = Hasher::new(2, None).unwrap();
         let pw = NewPassword::parse(secret("correct horse battery")).unwrap();
         let hash = hasher.hash(&pw).await.unwrap();
         assert!(
@@ -310,7 +373,7 @@ mod tests {
     #[tokio::test]
     async fn hashes_are_compatible_with_argon2s_own_api() {
         use argon2::password_hash::PasswordVerifier as _;
-        let hasher = Hasher::new(1).unwrap();
+        let hasher = Hasher::new(1, None).unwrap();
         let old = plain_hash(
             Algorithm::Argon2id,
             Version::V0x13,
@@ -351,7 +414,7 @@ mod tests {
     /// version, a longer output.
     #[tokio::test]
     async fn hashes_with_other_parameters_verify() {
-        let hasher = Hasher::new(1).unwrap();
+        let hasher = Hasher::new(1, None).unwrap();
         let cases = [
             (
                 Algorithm::Argon2id,
@@ -407,7 +470,7 @@ mod tests {
     /// made than there are slots, and each goes back to the idle ones.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn each_slot_makes_its_buffer_once() {
-        let hasher = Hasher::new(2).unwrap();
+        let hasher = Hasher::new(2, None).unwrap();
         let pw = NewPassword::parse(secret("correct horse battery")).unwrap();
         let hash = hasher.hash(&pw).await.unwrap();
         let checks: Vec<_> = (0..8)
@@ -450,7 +513,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_abandoned_hash_keeps_its_place_until_it_ends() {
-        let hasher = Hasher::new(1).unwrap();
+        let hasher = Hasher::new(1, None).unwrap();
         let pw = SecretString::from("correct horse battery");
         // Dropped after its first poll, which took the only place and started the hash.
         let abandoned =
@@ -464,5 +527,63 @@ mod tests {
         // The place comes back when the thread is done, and the hasher works on.
         assert!(!hasher.verify(&pw, None).await.unwrap());
         assert_eq!(hasher.slots.permits.available_permits(), 1);
+    }
+
+    /// With every slot taken, a check waits at most the hasher's wait and is refused as busy,
+    /// against a stored hash and against the dummy hash alike (an unknown email); so is a new
+    /// hash. Once a slot is free again, checks go through.
+    #[tokio::test]
+    async fn a_hash_that_finds_no_slot_in_time_is_refused_as_busy() {
+        let hasher = Hasher::new(1, Some(Duration::from_millis(20))).unwrap();
+        let pw = NewPassword::parse(secret("correct horse battery")).unwrap();
+        let hash = hasher.hash(&pw).await.unwrap();
+        let held = hasher.hold_slot().await.unwrap();
+        for stored in [Some(hash.as_str()), None] {
+            match hasher.verify(pw.secret(), stored).await {
+                Err(AppError::Busy { retry_after_secs }) => assert_eq!(retry_after_secs, 1),
+                other => panic!("{stored:?}: {other:?}"),
+            }
+        }
+        assert!(matches!(hasher.hash(&pw).await, Err(AppError::Busy { .. })));
+        drop(held);
+        assert!(hasher.verify(pw.secret(), Some(&hash)).await.unwrap());
+    }
+
+    /// A check queued behind a held slot gets it when it is given back within the wait (the
+    /// wait is far longer than the test takes to give it back).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hash_gets_a_slot_freed_within_its_wait() {
+        let hasher = Hasher::new(1, Some(Duration::from_secs(60))).unwrap();
+        let held = hasher.hold_slot().await.unwrap();
+        let waiting = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.verify(&secret("x"), None).await })
+        };
+        tokio::task::yield_now().await;
+        drop(held);
+        assert!(!waiting.await.unwrap().unwrap());
+    }
+
+    /// A wait of zero takes a slot that is free at once, and only such a slot.
+    #[tokio::test]
+    async fn no_wait_takes_only_a_free_slot() {
+        let hasher = Hasher::new(1, Some(Duration::ZERO)).unwrap();
+        assert!(!hasher.verify(&secret("x"), None).await.unwrap());
+        let _held = hasher.hold_slot().await.unwrap();
+        assert!(matches!(
+            hasher.verify(&secret("x"), None).await,
+            Err(AppError::Busy { .. })
+        ));
+    }
+
+    /// Retry-After is the wait in whole seconds, rounded up, at least one.
+    #[test]
+    fn busy_answers_retry_after_the_wait() {
+        let after = |wait: Option<Duration>| Hasher::new(1, wait).unwrap().retry_after_secs();
+        assert_eq!(after(Some(Duration::from_millis(3000))), 3);
+        assert_eq!(after(Some(Duration::from_millis(2500))), 3);
+        assert_eq!(after(Some(Duration::from_millis(200))), 1);
+        assert_eq!(after(Some(Duration::ZERO)), 1);
+        assert_eq!(after(None), 1);
     }
 }

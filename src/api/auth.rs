@@ -41,7 +41,8 @@ pub struct RegisterRequest {
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = User), (status = 403, description = "registration is closed"),
               (status = 409, description = "email taken"), (status = 422, response = doc::Unprocessable),
-              (status = 429, description = "too many registrations from this address; see Retry-After")))]
+              (status = 429, description = "too many registrations from this address; see Retry-After"),
+              (status = 503, description = "the database cannot be reached, or no password hashing slot was free within `auth.max_hash_wait_ms` (not counted against the limit); see Retry-After")))]
 #[tracing::instrument(level = "debug", skip_all)]
 async fn register(
     State(state): State<AppState>,
@@ -70,7 +71,8 @@ pub struct LoginRequest {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenPair), (status = 401, response = doc::Unauthorized),
               (status = 404, description = "password sign-in is turned off (`auth.password_login = false`: single sign-on only)"),
-              (status = 429, description = "too many failures for this email or from this address; see Retry-After")))]
+              (status = 429, description = "too many failures for this email or from this address; see Retry-After"),
+              (status = 503, description = "the database cannot be reached, or no password hashing slot was free within `auth.max_hash_wait_ms`, whether the email has an account or not (not counted against the limits); see Retry-After")))]
 #[tracing::instrument(level = "debug", skip_all)]
 async fn login(
     State(state): State<AppState>,

@@ -8,7 +8,8 @@
 //! [`Answers`] adds to every operation the errors that the shared machinery gives it:
 //!
 //! - every operation: 408 (the request timed out), 414 (the address is too long), 503 (the
-//!   database cannot be reached);
+//!   database cannot be reached; the routes that check a password describe their own 503, which
+//!   also says that no hashing slot was free within `auth.max_hash_wait_ms`);
 //! - with a bearer token: 401 (no token, or one that is not valid any more);
 //! - with parameters: 400 (a path or query that cannot be read), 404 with path parameters
 //!   (nothing by that name), 422 with query parameters (a value out of its range, a cursor
@@ -84,7 +85,8 @@ pub struct Unprocessable(pub Problem);
 )]
 pub struct TooManyRequests(pub Problem);
 
-/// The database cannot be reached; try again after `Retry-After` seconds.
+/// The database cannot be reached (or, where a password is checked, the hashing slots are all
+/// busy); try again after `Retry-After` seconds.
 #[derive(ToResponse)]
 #[response(
     content_type = "application/problem+json",

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use crate::helpers::{TestApp, spawn_app};
 
 async fn load(pool: &PgPool) {
-    let hasher = Hasher::new(1).unwrap();
+    let hasher = Hasher::new(1, None).unwrap();
     seed::demo(pool, &hasher).await.unwrap();
 }
 

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use belong::accounts::password::Hasher;
 use belong::auth::token::AccessTokens;
 use belong::config::{Environment, Settings};
 use belong::db::cluster::EphemeralCluster;
@@ -152,6 +153,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub tokens: AccessTokens,
+    /// The server's own password hasher: a test may hold its slots (`Hasher::hold_slot`).
+    pub hasher: Hasher,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
     /// The database to drop with the app (on a server named by `DATABASE_URL`).
@@ -220,6 +223,9 @@ pub fn test_settings() -> Settings {
     settings.auth.jwt_secret = Some(SecretString::from(JWT_SECRET));
     settings.auth.max_failed_logins = 3;
     settings.database.max_connections = 10;
+    // Sign-ins queue for the hasher as long as a request may take (tests hash on a loaded
+    // machine); the tests of a busy hasher set their own wait.
+    settings.auth.max_hash_wait_ms = settings.server.request_timeout_secs.saturating_sub(1) * 1000;
     settings
 }
 
@@ -249,6 +255,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let pool = belong::db::connect(&settings.database).await.unwrap();
     let tokens = AccessTokens::new(&settings.auth);
     let state = AppState::new(settings, pool.clone()).unwrap();
+    let hasher = state.hasher.clone();
     let app = Application::bind(state).await.unwrap();
     let addr = app.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -260,6 +267,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         client: client(),
         pool,
         tokens,
+        hasher,
         shutdown: Some(tx),
         server: server_task,
         drop_database: server.cluster.is_none().then_some(name),
