@@ -53,12 +53,22 @@ pub async fn check(
     )
     .fetch_optional(pool)
     .await?;
-    let matches = hasher
+    let verified = hasher
         .verify(
             password,
             account.as_ref().and_then(|a| a.password_hash.as_deref()),
         )
-        .await?;
+        .await;
+    let matches = match verified {
+        Ok(matches) => matches,
+        Err(busy @ AppError::Busy { .. }) => {
+            // Refused before any hashing, it checked no password: given back to both.
+            throttle::refund(pool, &email).await?;
+            throttle::refund_client(pool, client, ClientAction::Login).await?;
+            return Err(busy);
+        }
+        Err(other) => return Err(other),
+    };
     match account {
         Some(account) if matches && account.active => {
             throttle::clear(pool, &email).await?;
@@ -88,7 +98,7 @@ pub async fn check(
 
 /// Registration from `client`: counted per client address first (429 past the limit), then
 /// the account rules of [`registration::register`]; a form they refuse as invalid is not
-/// counted.
+/// counted, nor is one refused because no hashing slot was free in time.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn register(
     pool: &PgPool,
@@ -102,7 +112,7 @@ pub async fn register(
     }
     throttle::reserve_client(pool, client, ClientAction::Register, &settings.auth).await?;
     let registered = registration::register(pool, hasher, settings, form).await;
-    if let Err(AppError::Validation(_)) = registered {
+    if let Err(AppError::Validation(_) | AppError::Busy { .. }) = registered {
         // A form refused before any hashing or lookup tells nothing: it is given back. (A
         // taken email is counted: the limit also slows probing for accounts.)
         throttle::refund_client(pool, client, ClientAction::Register).await?;

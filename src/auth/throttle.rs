@@ -6,6 +6,8 @@
 //! counted: it checked no password, so it neither deepens the lockout nor keeps it going once the
 //! attempts that were let through are done (people behind one NAT signing in at once get 429s
 //! for the overflow, and their address is free again as soon as those who got through are in).
+//! An attempt refused because no password hashing slot was free in time (503) checked no
+//! password either: the email and the address are given it back.
 //! Registrations are counted per client address the same way. Rows whose window has ended are
 //! pruned as attempts arrive.
 
@@ -64,6 +66,19 @@ pub async fn reserve(
 pub async fn clear(pool: &PgPool, email: &Email) -> Result<(), AppError> {
     sqlx::query!(
         "DELETE FROM login_failures WHERE email = $1",
+        email.as_str()
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Gives `email` back an attempt that was counted but checked no password: a sign-in refused
+/// because no hashing slot was free in time.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn refund(pool: &PgPool, email: &Email) -> Result<(), AppError> {
+    sqlx::query!(
+        "UPDATE login_failures SET failures = greatest(failures - 1, 0) WHERE email = $1",
         email.as_str()
     )
     .execute(pool)
@@ -139,7 +154,8 @@ pub async fn reserve_client(
 }
 
 /// Gives `client` back an attempt of `action` that was counted but checked nothing: a
-/// sign-in that succeeded, or was refused for its email; a registration whose form was invalid.
+/// sign-in that succeeded, or was refused for its email; a registration whose form was invalid;
+/// either when no hashing slot was free in time.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn refund_client(
     pool: &PgPool,
