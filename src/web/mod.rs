@@ -342,7 +342,15 @@ impl IntoResponse for PageError {
             }
             PageError::App(error) => {
                 let status = error.status();
-                let mut page = error_page(status, None);
+                let mut page = match error {
+                    AppError::Busy { .. } => problem_page(
+                        status,
+                        "The service is busy",
+                        "Too many people are signing in right now. Try again in a few seconds."
+                            .to_string(),
+                    ),
+                    _ => error_page(status, None),
+                };
                 if status.is_server_error() {
                     // Logs the cause; the page says nothing of it, but keeps `Retry-After`.
                     let logged = error.into_response();

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -95,6 +95,7 @@ pub async fn login(
     }
     let mut problem = None;
     let mut status = StatusCode::UNPROCESSABLE_ENTITY;
+    let mut retry_after = None;
     if errors.is_empty() {
         let password = SecretString::from(form.password);
         match credentials::check(
@@ -114,6 +115,12 @@ pub async fn login(
                     "The email address or the password is wrong. Check them and try again."
                         .to_string(),
                 );
+            }
+            Err(error @ AppError::Busy { .. }) => {
+                status = error.status();
+                retry_after = error.retry_after_secs();
+                problem =
+                    Some("Sign-in is busy right now. Try again in a few seconds.".to_string());
             }
             Err(AppError::TooManyRequests { retry_after_secs }) => {
                 status = StatusCode::TOO_MANY_REQUESTS;
@@ -137,10 +144,16 @@ pub async fn login(
     } else {
         Chrome::anonymous("Sign in", Section::SignIn).with_errors(&errors)
     };
-    Ok(render(
+    let mut response = render(
         status,
         &LoginPage::new(&state, chrome, errors, problem, form.email),
-    ))
+    );
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    Ok(response)
 }
 
 pub async fn logout(State(state): State<AppState>, post: Post<Nothing>) -> PageResult {
