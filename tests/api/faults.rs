@@ -616,6 +616,100 @@ async fn a_sign_in_flood_does_not_hold_up_readiness_or_the_directory() {
     }
 }
 
+/// A sign-in that finds no hashing slot free within `auth.max_hash_wait_ms` is answered 503 at
+/// once with Retry-After and a problem that says nothing of the account, for a known email and
+/// an unknown one alike; so is a registration. None of them counts against the sign-in limits
+/// or the registration limit: more of them than either limit allows, and the same person then
+/// signs in. The test holds the server's only slot itself, so no hash races it for the slot.
+#[tokio::test]
+async fn a_sign_in_that_finds_no_hashing_slot_is_503_and_not_counted() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.auth.max_concurrent_hashes = 1;
+        s.auth.max_hash_wait_ms = 0;
+        s.auth.max_failed_logins_per_client = 2;
+        s.auth.max_registrations_per_client = 2;
+    })
+    .await; // 3 failures per email in tests
+    app.register("busy@example.com").await;
+    let held = app.hasher.hold_slot().await.unwrap();
+    let mut problems = Vec::new();
+    for email in ["busy@example.com", "nobody@example.com"] {
+        for attempt in 0..4 {
+            let r = app
+                .client
+                .post(format!("{}/api/v1/auth/login", app.base))
+                .json(&json!({"email": email, "password": crate::helpers::PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{email}, attempt {attempt}"
+            );
+            assert_eq!(r.headers()["retry-after"], "1", "{email}");
+            assert_eq!(r.headers()["content-type"], "application/problem+json");
+            problems.push(r.json::<Value>().await.unwrap());
+        }
+    }
+    let problem = &problems[0];
+    assert_eq!(problem["status"], 503, "{problem}");
+    assert_eq!(problem["title"], "Service Unavailable", "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("too many passwords are being checked"),
+        "{problem}"
+    );
+    assert!(
+        problems.iter().all(|p| p == problem),
+        "the same answer whether the email has an account or not: {problems:?}"
+    );
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": "later@example.com", "password": crate::helpers::PASSWORD,
+                   "display_name": "Later"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    // Nothing of it stayed counted: not the address's sign-ins, not the emails', not the
+    // registration.
+    assert_eq!(client_attempts(&app, "login").await, Some(0));
+    let failures: Vec<i32> = sqlx::query_scalar("SELECT failures FROM login_failures")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert!(failures.iter().all(|f| *f == 0), "{failures:?}");
+    assert_eq!(client_attempts(&app, "register").await, Some(1));
+
+    drop(held);
+    app.login("busy@example.com").await;
+    app.register("later@example.com").await;
+
+    // The document says so for both routes.
+    let (_, doc) = app.get("/api/openapi.json", None).await;
+    for path in ["/api/v1/auth/login", "/api/v1/auth/register"] {
+        let answer = &doc["paths"][path]["post"]["responses"]["503"];
+        assert!(
+            answer["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("auth.max_hash_wait_ms")),
+            "{path}: {answer}"
+        );
+        assert!(
+            answer["headers"]["Retry-After"].is_object(),
+            "{path}: {answer}"
+        );
+        assert!(
+            answer["content"]["application/problem+json"].is_object(),
+            "{path}: {answer}"
+        );
+    }
+}
+
 /// A client that asks for a download and then reads nothing, with a small receive window:
 /// only the status line, to know from the server that the download started, holding its place.
 async fn stalled_download(base: &str, path: &str, token: &str) -> tokio::net::TcpStream {

@@ -327,6 +327,61 @@ async fn wrong_passwords_and_throttling_are_explained_on_the_page() {
     assert!(body.contains("too many failed attempts"), "{body}");
 }
 
+/// A sign-in that finds no password hashing slot free in time is told so on the sign-in page,
+/// in the layout, with 503 and Retry-After, and keeps its email; once the slot is free the same
+/// sign-in goes through. A registration refused the same way is a page saying so too.
+#[tokio::test]
+async fn a_busy_hasher_is_explained_on_the_sign_in_page() {
+    let app = spawn_app_with(|s| {
+        s.auth.max_concurrent_hashes = 1;
+        s.auth.max_hash_wait_ms = 0;
+    })
+    .await;
+    app.register("sam@example.com").await;
+    let held = app.hasher.hold_slot().await.unwrap();
+    let response = browser()
+        .post(format!("{}/login", app.base))
+        .header("origin", &app.base)
+        .form(&[("email", "sam@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("Skip to main content"),
+        "in the layout: {body}"
+    );
+    assert!(body.contains("<title>Error: Sign in"), "{body}");
+    assert!(
+        body.contains("Sign-in is busy right now. Try again in a few seconds."),
+        "{body}"
+    );
+    assert!(
+        body.contains("value=\"sam@example.com\""),
+        "the email is kept"
+    );
+    let response = browser()
+        .post(format!("{}/register", app.base))
+        .header("origin", &app.base)
+        .form(&[
+            ("email", "newcomer@example.com"),
+            ("password", PASSWORD),
+            ("display_name", "Newcomer"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body = response.text().await.unwrap();
+    assert!(body.contains("<h1>The service is busy</h1>"), "{body}");
+    assert!(body.contains("Try again in a few seconds."), "{body}");
+    drop(held);
+    sign_in(&app, "sam@example.com", &app.base).await;
+}
+
 #[tokio::test]
 async fn errors_are_pages_in_the_layout_and_the_api_keeps_problem_json() {
     let app = spawn_app().await;
