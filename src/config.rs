@@ -141,6 +141,9 @@ pub struct AuthSettings {
     pub max_failed_logins_per_client: u32,
     /// Registrations tried from one client address within the window.
     pub max_registrations_per_client: u32,
+    /// Single sign-on starts from one client address still waiting for the provider's answer
+    /// (counted for an attempt's ten minutes; a callback gives its start back).
+    pub max_pending_sso_logins_per_client: u32,
     /// 0 means one per CPU core.
     pub max_concurrent_hashes: usize,
     /// How long a password check (sign-in, registration) waits for a hashing slot before it is
@@ -389,10 +392,12 @@ impl Settings {
         }
         if self.auth.max_failed_logins_per_client == 0
             || self.auth.max_registrations_per_client == 0
+            || self.auth.max_pending_sso_logins_per_client == 0
         {
             bail!(
-                "BELONG__AUTH__MAX_FAILED_LOGINS_PER_CLIENT and \
-                 BELONG__AUTH__MAX_REGISTRATIONS_PER_CLIENT must be positive"
+                "BELONG__AUTH__MAX_FAILED_LOGINS_PER_CLIENT, \
+                 BELONG__AUTH__MAX_REGISTRATIONS_PER_CLIENT and \
+                 BELONG__AUTH__MAX_PENDING_SSO_LOGINS_PER_CLIENT must be positive"
             );
         }
         let request_timeout_ms = self.server.request_timeout_secs.saturating_mul(1000);

@@ -5,15 +5,18 @@
 //! kept; while it fails, tried again by a sign-in at least 5 seconds after the last try),
 //! keeps the nonce and PKCE verifier of the attempt under the SHA-256 of its `state`, and
 //! answers the provider's address to send the browser to, and the state for the browser's
-//! cookie. [`SingleSignOn::finish`] takes the attempt back (once, within ten minutes, only with
+//! cookie; each start is counted for its client address first (`auth::throttle`), so that the
+//! attempts waiting from one address are bounded. [`SingleSignOn::finish`] takes the attempt back (once, within ten minutes, only with
 //! the browser's cookie matching `state`), exchanges the code, has the library verify the ID
 //! token (issuer, audience, signature from the provider's keys, expiry, nonce; on an unknown
 //! key the provider's keys are fetched again, once, for key rotation), checks `at_hash`, and
-//! answers the account `accounts::identities` signs in.
+//! answers the account `accounts::identities` signs in. An attempt taken back gives its client
+//! address its start back, however the sign-in ends.
 //!
 //! The HTTP client never follows redirects (a provider's answer cannot send this server to
 //! another address) and, for an https issuer, speaks https only.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,8 +41,9 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::accounts::identities::{self, ProviderIdentity, Refusal, SignIn};
+use crate::auth::throttle::{self, ClientAction};
 use crate::auth::web_session::constant_time_eq;
-use crate::config::Settings;
+use crate::config::{AuthSettings, Settings};
 use crate::error::AppError;
 
 /// How long a sign-in may stay at the provider before its callback is refused.
@@ -293,9 +297,17 @@ impl SingleSignOn {
 
     /// Starts a sign-in: the provider's authorization address (with PKCE, state and nonce)
     /// and the state the browser keeps in its cookie. Attempts past their time are pruned.
+    /// Past `auth.max_pending_sso_logins_per_client` attempts from `from` that have not come
+    /// back within their ten minutes, 429 (nothing is written).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn start(&self, pool: &PgPool) -> Result<Started, SsoError> {
+    pub async fn start(
+        &self,
+        pool: &PgPool,
+        settings: &AuthSettings,
+        from: IpAddr,
+    ) -> Result<Started, SsoError> {
         let client = self.client(None).await?;
+        throttle::reserve_client(pool, from, ClientAction::SingleSignOn, settings).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client
             .authorize_url(
@@ -329,12 +341,14 @@ impl SingleSignOn {
         })
     }
 
-    /// Finishes a sign-in from the provider's redirect: the account it signs in.
+    /// Finishes a sign-in from the provider's redirect (brought from `from`): the account it
+    /// signs in.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn finish(
         &self,
         pool: &PgPool,
         settings: &Settings,
+        from: IpAddr,
         callback: Callback<'_>,
     ) -> Result<Uuid, SsoError> {
         let (Some(state), Some(cookie)) = (callback.state, callback.cookie_state) else {
@@ -358,6 +372,8 @@ impl SingleSignOn {
         .map_err(AppError::from)?
         .filter(|a| a.fresh)
         .ok_or(SsoError::UnknownAttempt)?;
+        // The attempt waits no more: its start no longer counts, however this ends.
+        throttle::refund_client(pool, from, ClientAction::SingleSignOn).await?;
         if let Some(error) = callback.error {
             let error: String = error
                 .chars()

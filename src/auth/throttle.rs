@@ -8,14 +8,18 @@
 //! for the overflow, and their address is free again as soon as those who got through are in).
 //! An attempt refused because no password hashing slot was free in time (503) checked no
 //! password either: the email and the address are given it back.
-//! Registrations are counted per client address the same way. Rows whose window has ended are
-//! pruned as attempts arrive.
+//! Registrations are counted per client address the same way, and so are single sign-on starts,
+//! each of which writes an attempt that waits for the provider's answer: counted over the
+//! attempts' lifetime ([`oidc::ATTEMPT_SECS`]), each given back when its callback comes, so that
+//! the count is of the starts still pending. Rows whose window has ended are pruned as attempts
+//! arrive.
 
 use std::net::IpAddr;
 
 use sqlx::PgPool;
 
 use crate::accounts::email::Email;
+use crate::auth::oidc;
 use crate::config::AuthSettings;
 use crate::error::AppError;
 
@@ -91,6 +95,8 @@ pub async fn refund(pool: &PgPool, email: &Email) -> Result<(), AppError> {
 pub enum ClientAction {
     Login,
     Register,
+    /// A single sign-on start: an attempt written to wait for the provider.
+    SingleSignOn,
 }
 
 impl ClientAction {
@@ -98,6 +104,7 @@ impl ClientAction {
         match self {
             Self::Login => "login",
             Self::Register => "register",
+            Self::SingleSignOn => "oidc",
         }
     }
 
@@ -105,6 +112,16 @@ impl ClientAction {
         match self {
             Self::Login => settings.max_failed_logins_per_client,
             Self::Register => settings.max_registrations_per_client,
+            Self::SingleSignOn => settings.max_pending_sso_logins_per_client,
+        }
+    }
+
+    /// How long a count lasts: the failures' window, or a single sign-on attempt's lifetime
+    /// (once its attempts have expired, a start counts for nothing).
+    fn window_secs(self, settings: &AuthSettings) -> f64 {
+        match self {
+            Self::Login | Self::Register => window_secs(settings),
+            Self::SingleSignOn => oidc::ATTEMPT_SECS as f64,
         }
     }
 }
@@ -132,7 +149,7 @@ pub async fn reserve_client(
            RETURNING attempts"#,
         client.to_string(),
         action.as_str(),
-        window_secs(settings),
+        action.window_secs(settings),
         limit(action.limit(settings)),
     )
     .fetch_optional(pool)
@@ -146,7 +163,7 @@ pub async fn reserve_client(
            FROM client_attempts WHERE client = $1 AND action = $2"#,
         client.to_string(),
         action.as_str(),
-        window_secs(settings),
+        action.window_secs(settings),
     )
     .fetch_optional(pool)
     .await?;
@@ -155,7 +172,7 @@ pub async fn reserve_client(
 
 /// Gives `client` back an attempt of `action` that was counted but checked nothing: a
 /// sign-in that succeeded, or was refused for its email; a registration whose form was invalid;
-/// either when no hashing slot was free in time.
+/// either when no hashing slot was free in time; a single sign-on start whose callback came.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn refund_client(
     pool: &PgPool,
@@ -203,9 +220,11 @@ pub async fn prune(pool: &PgPool, settings: &AuthSettings) -> Result<(), AppErro
     )
     .execute(pool)
     .await?;
+    // After the longest window of any action (a row kept past its own is reset when used).
+    let longest = window.max(ClientAction::SingleSignOn.window_secs(settings));
     sqlx::query!(
         "DELETE FROM client_attempts WHERE window_started_at < now() - make_interval(secs => $1)",
-        window
+        longest
     )
     .execute(pool)
     .await?;

@@ -222,10 +222,23 @@ struct Landing {
 
 impl Browser {
     fn new(app: &TestApp) -> Browser {
+        Self::with_headers(app, reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser whose every request comes through a proxy that names it `address` in
+    /// `X-Forwarded-For` (counted as `address` when the proxy, 127.0.0.1, is trusted).
+    fn behind_proxy(app: &TestApp, address: &str) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", address.parse().unwrap());
+        Self::with_headers(app, headers)
+    }
+
+    fn with_headers(app: &TestApp, headers: reqwest::header::HeaderMap) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
+                .default_headers(headers)
                 .timeout(REQUEST_TIMEOUT)
                 .build()
                 .unwrap(),
@@ -564,6 +577,85 @@ async fn a_wrong_state_a_missing_cookie_or_a_cancelled_sign_in_signs_no_one_in()
     assert_refused(&landing, StatusCode::FORBIDDEN, "did not sign you in");
 }
 
+async fn waiting_attempts(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM oidc_logins")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sign_in_starts_waiting_for_the_provider_are_limited_per_client_address() {
+    let Some((idp, app)) = start(json!({}), |s| {
+        s.auth.max_pending_sso_logins_per_client = 2;
+        s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await
+    else {
+        return;
+    };
+    let ada = app.user("Ada Lovelace").await;
+    idp.accounts(json!({ "ada-sub": account(&ada.email, true, "Ada") }))
+        .await;
+    let office = Browser::behind_proxy(&app, "203.0.113.1");
+    office.start().await;
+    // The browser's cookie holds the state of its latest start.
+    let (latest, _) = office.start().await;
+    assert_eq!(waiting_attempts(&app).await, 2);
+
+    // A third start from the same address, while both wait: 429 with Retry-After, a page in
+    // the layout, no cookie, and nothing written.
+    let refused = || async {
+        let r = office
+            .http
+            .get(format!("{}/auth/oidc/login", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = r.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=600).contains(&retry), "{retry}");
+        assert!(r.headers().get(SET_COOKIE).is_none());
+        let body = r.text().await.unwrap();
+        assert!(body.contains("Too many sign-ins"), "{body}");
+        assert!(body.contains("<main") && body.contains("<h1>"), "{body}");
+    };
+    refused().await;
+    assert_eq!(waiting_attempts(&app).await, 2);
+    // Another address is not slowed.
+    Browser::behind_proxy(&app, "198.51.100.1").start().await;
+    assert_eq!(waiting_attempts(&app).await, 3);
+
+    // An attempt that comes back gives its place back: the office may start one more.
+    let callback = office.at_provider(&latest, "ada-sub").await;
+    let landing = office.land(&callback).await;
+    assert_eq!(landing.status, StatusCode::SEE_OTHER, "{}", landing.body);
+    office.start().await;
+    refused().await;
+
+    // Attempts and their count last ten minutes: once they are older, the address is free.
+    sqlx::query("UPDATE oidc_logins SET created_at = created_at - interval '601 seconds'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE client_attempts SET window_started_at = window_started_at - interval '601 seconds'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    office.start().await;
+    assert_eq!(
+        waiting_attempts(&app).await,
+        1,
+        "the old attempts are pruned"
+    );
+}
+
 #[tokio::test]
 async fn a_replayed_code_is_refused() {
     let Some((_idp, app, _ada)) = start_with_ada().await else {
@@ -599,11 +691,11 @@ async fn a_replayed_code_is_refused() {
     let replay = with_param(&callback, "state", &param(&fresh, "state"));
     let landing = browser.land(&replay).await;
     assert_refused(&landing, StatusCode::BAD_REQUEST, "could not be verified");
-    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM oidc_logins")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(waiting, 0, "each attempt is single use");
+    assert_eq!(
+        waiting_attempts(&app).await,
+        0,
+        "each attempt is single use"
+    );
     assert_eq!(sessions(&app).await, 1);
 }
 

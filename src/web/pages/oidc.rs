@@ -4,10 +4,11 @@
 //! settings both addresses are pages that do not exist.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
 
 use crate::accounts::identities::Refusal;
+use crate::auth::client::ClientAddr;
 use crate::auth::oidc::{ATTEMPT_SECS, Callback, SingleSignOn, SsoError};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -23,9 +24,9 @@ fn configured(state: &AppState) -> Result<&SingleSignOn, PageError> {
 }
 
 /// `GET /auth/oidc/login`: 303 to the provider.
-pub async fn login(State(state): State<AppState>) -> PageResult {
+pub async fn login(State(state): State<AppState>, ClientAddr(client): ClientAddr) -> PageResult {
     let sso = configured(&state)?;
-    match sso.start(&state.pool).await {
+    match sso.start(&state.pool, &state.settings.auth, client).await {
         Ok(started) => {
             let mut response = see_other(&started.url);
             response.headers_mut().insert(
@@ -55,6 +56,7 @@ pub struct CallbackQuery {
 /// saying what went wrong and no session.
 pub async fn callback(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> PageResult {
@@ -64,6 +66,7 @@ pub async fn callback(
         .finish(
             &state.pool,
             &state.settings,
+            client,
             Callback {
                 cookie_state: cookie_state.as_deref(),
                 state: query.state.as_deref(),
@@ -92,6 +95,21 @@ pub async fn callback(
 fn failure(sso: &SingleSignOn, error: SsoError) -> PageResult {
     let provider = sso.display_name();
     let (status, heading, message) = match error {
+        SsoError::App(AppError::TooManyRequests { retry_after_secs }) => {
+            let minutes = retry_after_secs.div_ceil(60).max(1);
+            let mut page = problem_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-ins",
+                format!(
+                    "Too many sign-ins with {provider} have been started from your network and \
+                     not finished. Wait {minutes} minute{} and try again.",
+                    if minutes == 1 { "" } else { "s" }
+                ),
+            );
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            return Ok(page);
+        }
         SsoError::App(error) => return Err(PageError::App(error)),
         SsoError::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
