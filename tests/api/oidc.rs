@@ -114,6 +114,12 @@ impl Idp {
     /// (Re)builds the provider with our client and another application, both sending people
     /// back to `app`'s callback, and a new signing key (a second call rotates the key).
     async fn setup(&self, app: &TestApp, accounts: Value) {
+        self.setup_with(app, accounts, false).await;
+    }
+
+    /// As [`Idp::setup`]; with `id_token_claims` the provider puts the claims in the ID token
+    /// and has no user info endpoint.
+    async fn setup_with(&self, app: &TestApp, accounts: Value, id_token_claims: bool) {
         let callback = format!("{}/auth/oidc/callback", app.base);
         let client = |id: &str| {
             json!({
@@ -126,7 +132,11 @@ impl Idp {
         };
         self.post(
             "/__test/setup",
-            json!({"clients": [client(CLIENT_ID), client(OTHER_CLIENT_ID)], "accounts": accounts}),
+            json!({
+                "clients": [client(CLIENT_ID), client(OTHER_CLIENT_ID)],
+                "accounts": accounts,
+                "id_token_claims": id_token_claims,
+            }),
         )
         .await;
     }
@@ -806,6 +816,40 @@ async fn entra_ids_xms_edov_vouches_for_the_email_as_email_verified_does() {
         StatusCode::FORBIDDEN,
         "did not confirm your email",
     );
+}
+
+#[tokio::test]
+async fn an_email_only_in_the_id_token_signs_the_person_in() {
+    let Some(idp) = Idp::start().await else {
+        return;
+    };
+    let app = sso_app(&idp.issuer, |_| {}).await;
+    let ada = app.user("Ada Lovelace").await;
+    idp.setup_with(
+        &app,
+        json!({ "ada-sub": account(&ada.email, true, "Ada") }),
+        true,
+    )
+    .await;
+    let discovery: Value = idp
+        .http
+        .get(format!("{}/.well-known/openid-configuration", idp.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        discovery.get("userinfo_endpoint").is_none(),
+        "no user info at this provider: {discovery}"
+    );
+    let browser = Browser::new(&app);
+    let landing = browser.sign_in("ada-sub").await;
+    assert_eq!(landing.status, StatusCode::SEE_OTHER, "{}", landing.body);
+    assert_eq!(linked(&app, &idp, "ada-sub").await, Some(ada.id));
+    let (_, page) = browser.home().await;
+    assert!(page.contains("Ada Lovelace"), "{page}");
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@
 // `{"port": N}` once listening, then takes its configuration over HTTP:
 //
 //   POST /__test/setup    {"clients": [...], "accounts": {...}}   (re)builds the provider, with a
-//                         new signing key each time: a second setup is a key rotation
+//                         new signing key each time: a second setup is a key rotation; with
+//                         `"id_token_claims": true` the claims go in the ID token and the
+//                         provider has no user info endpoint
 //   POST /__test/accounts {"accounts": {...}}                     replaces the accounts
 //   POST /__test/tamper   {"audience": "x" | null}                ID tokens name another audience
 //
@@ -32,7 +34,7 @@ function signingKey() {
   return { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), use: 'sig', alg: 'RS256' };
 }
 
-function build(clients) {
+function build(clients, idTokenClaims) {
   const built = new Provider(issuer, {
     clients,
     jwks: { keys: [signingKey()] },
@@ -43,7 +45,9 @@ function build(clients) {
       email: ['email', 'email_verified', 'xms_edov'],
       profile: ['name'],
     },
-    features: { devInteractions: { enabled: true } },
+    // By default the code flow's ID token carries `sub` alone, the rest is at user info.
+    conformIdTokenClaims: !idTokenClaims,
+    features: { devInteractions: { enabled: true }, userinfo: { enabled: !idTokenClaims } },
     async findAccount(ctx, id) {
       const account = accounts[id];
       if (!account) return undefined;
@@ -97,7 +101,7 @@ const server = http.createServer(async (req, res) => {
       const input = await readJson(req);
       if (req.url === '/__test/setup') {
         if (input.accounts) accounts = input.accounts;
-        provider = build(input.clients);
+        provider = build(input.clients, input.id_token_claims === true);
       } else if (req.url === '/__test/accounts') {
         accounts = input.accounts;
       } else if (req.url === '/__test/tamper') {
