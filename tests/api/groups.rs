@@ -1285,13 +1285,36 @@ async fn stale_sort_names(app: &TestApp) -> i64 {
     .unwrap()
 }
 
+/// Renames a user (`$1`) to `$2`.
+const RENAME: &str = "UPDATE users SET display_name = $2 WHERE id = $1";
+
 async fn rename(app: &TestApp, user: &TestUser, name: &str) {
-    sqlx::query("UPDATE users SET display_name = $2 WHERE id = $1")
+    sqlx::query(RENAME)
         .bind(user.id)
         .bind(name)
         .execute(&app.pool)
         .await
         .unwrap();
+}
+
+/// A statement of a race, bound and ready to run on any connection.
+type Statement = sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Runs `first` in a transaction and keeps it open, starts `second` on another connection,
+/// waits until `second` is blocked on a lock `first` holds, then commits `first` and waits for
+/// `second` to finish: `second` runs against what `first` wrote.
+async fn second_waits_for_first(app: &TestApp, first: Statement, second: Statement) {
+    let mut held = app.pool.begin().await.unwrap();
+    first.execute(&mut *held).await.unwrap();
+    let waiting = {
+        let pool = app.pool.clone();
+        tokio::spawn(async move {
+            second.execute(&pool).await.unwrap();
+        })
+    };
+    app.wait_for_lock_waiters(1).await;
+    held.commit().await.unwrap();
+    waiting.await.unwrap();
 }
 
 #[tokio::test]
@@ -1338,50 +1361,20 @@ async fn a_rename_moves_the_member_in_every_roster_at_once_even_during_a_join() 
     let insert = "INSERT INTO memberships (group_id, user_id, type, status, visibility)
                   VALUES ($1, $2, 'member', 'active', 'public')";
     // The join first: the rename waits for it, then renames its row too.
-    let mut join = app.pool.begin().await.unwrap();
-    sqlx::query(insert)
-        .bind(square)
-        .bind(bert.id)
-        .execute(&mut *join)
-        .await
-        .unwrap();
-    let renaming = {
-        let pool = app.pool.clone();
-        let id = bert.id;
-        tokio::spawn(async move {
-            sqlx::query("UPDATE users SET display_name = 'Bea' WHERE id = $1")
-                .bind(id)
-                .execute(&pool)
-                .await
-                .unwrap();
-        })
-    };
-    app.wait_for_lock_waiters(1).await;
-    join.commit().await.unwrap();
-    renaming.await.unwrap();
+    second_waits_for_first(
+        &app,
+        sqlx::query(insert).bind(square).bind(bert.id),
+        sqlx::query(RENAME).bind(bert.id).bind("Bea"),
+    )
+    .await;
     assert_eq!(stale_sort_names(&app).await, 0);
     // The rename first: the join waits for it, then takes the new name.
-    let mut renaming = app.pool.begin().await.unwrap();
-    sqlx::query("UPDATE users SET display_name = 'Cleo' WHERE id = $1")
-        .bind(carl.id)
-        .execute(&mut *renaming)
-        .await
-        .unwrap();
-    let joining = {
-        let pool = app.pool.clone();
-        let id = carl.id;
-        tokio::spawn(async move {
-            sqlx::query(insert)
-                .bind(square)
-                .bind(id)
-                .execute(&pool)
-                .await
-                .unwrap();
-        })
-    };
-    app.wait_for_lock_waiters(1).await;
-    renaming.commit().await.unwrap();
-    joining.await.unwrap();
+    second_waits_for_first(
+        &app,
+        sqlx::query(RENAME).bind(carl.id).bind("Cleo"),
+        sqlx::query(insert).bind(square).bind(carl.id),
+    )
+    .await;
     assert_eq!(stale_sort_names(&app).await, 0);
     assert_eq!(
         app.roster_ids("circle", &admin.token).await,
