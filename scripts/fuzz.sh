@@ -18,30 +18,9 @@ SEED=20240611
 # Per role: the whole run of schemathesis, at most.
 ROLE_TIMEOUT_SECS=150
 venv=target/fuzz-venv
-stamp="$venv/.installed-$SCHEMATHESIS_VERSION"
-
-missing() {
-    if [ "${CI:-}" = "true" ]; then
-        echo "fuzz: $1" >&2
-        exit 1
-    fi
-    echo "" >&2
-    echo "=====================================================================" >&2
-    echo "fuzz: SKIPPED, the contract was NOT fuzzed: $1" >&2
-    echo "=====================================================================" >&2
-    exit 0
-}
-
-if [ ! -f "$stamp" ]; then
-    command -v python3 >/dev/null || missing "python3 is not installed"
-    rm -rf "$venv"
-    python3 -m venv "$venv" || missing "python3 cannot make a virtualenv (apt-get install python3-venv)"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" \
-        || missing "schemathesis could not be installed from PyPI"
-    touch "$stamp"
-fi
 
 source scripts/real-server.sh
+real_server_venv "$venv" "schemathesis==$SCHEMATHESIS_VERSION"
 real_server_scratch "$0" "$@"
 real_server_migrate
 "$REAL_SERVER_BIN" seed --demo >/dev/null

@@ -2,6 +2,7 @@
 # that check it with another tool (scim-conformance.sh, fuzz.sh). Sourced, not run:
 #
 #   source scripts/real-server.sh
+#   real_server_venv target/x-venv "tool==1.2.3"  # the pinned tool, or skip (fail under CI=true)
 #   real_server_scratch "$0" "$@"   # builds belong; runs the script again inside
 #                                   # scripts/scratch-postgres.sh (returns there, not here)
 #   real_server_migrate             # a free port, the settings, the migrations
@@ -14,6 +15,8 @@
 
 REAL_SERVER_BIN=target/debug/belong
 REAL_SERVER_CLEANUP=()
+# What the calling script is called in its messages (fuzz, scim-conformance).
+REAL_SERVER_NAME=$(basename "$0" .sh)
 
 real_server_cleanup() {
     if [ -n "${REAL_SERVER_PID:-}" ]; then
@@ -30,6 +33,38 @@ trap real_server_cleanup EXIT
 # Runs this command (quoted, as a word list) when the script exits, after stopping the server.
 real_server_on_exit() {
     REAL_SERVER_CLEANUP+=("$(printf '%q ' "$@")")
+}
+
+# The tool cannot be had: under CI=true the script fails; elsewhere it is skipped (exits 0)
+# with a warning that nothing was checked.
+real_server_missing() {
+    if [ "${CI:-}" = "true" ]; then
+        echo "$REAL_SERVER_NAME: $1" >&2
+        exit 1
+    fi
+    echo "" >&2
+    echo "=====================================================================" >&2
+    echo "$REAL_SERVER_NAME: SKIPPED, nothing was checked: $1" >&2
+    echo "=====================================================================" >&2
+    exit 0
+}
+
+# Installs the pinned requirements (pip's `name==version`, one word each) into the virtualenv
+# `dir` (under target/, ignored) unless that virtualenv already has exactly them. Without
+# Python, its venv module or PyPI: real_server_missing.
+real_server_venv() {
+    local venv=$1
+    shift
+    local stamp
+    stamp="$venv/.installed-$(IFS=+; echo "$*")"
+    if [ -f "$stamp" ]; then return 0; fi
+    command -v python3 >/dev/null || real_server_missing "python3 is not installed"
+    rm -rf "$venv"
+    python3 -m venv "$venv" \
+        || real_server_missing "python3 cannot make a virtualenv (apt-get install python3-venv)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$@" \
+        || real_server_missing "$* could not be installed from PyPI"
+    touch "$stamp"
 }
 
 # Outside the scratch cluster: build the binary and run the calling script again inside one.

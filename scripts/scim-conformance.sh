@@ -10,28 +10,9 @@ cd "$(dirname "$0")/.."
 SCIM2_CLI_VERSION=0.6.0
 SCIM2_TESTER_VERSION=0.5.2
 venv=target/scim-venv
-stamp="$venv/.installed-$SCIM2_CLI_VERSION-$SCIM2_TESTER_VERSION"
-
-missing() {
-    if [ "${CI:-}" = "true" ]; then
-        echo "scim-conformance: $1" >&2
-        exit 1
-    fi
-    echo "scim-conformance: SKIPPED: $1" >&2
-    exit 0
-}
-
-if [ ! -f "$stamp" ]; then
-    command -v python3 >/dev/null || missing "python3 is not installed"
-    rm -rf "$venv"
-    python3 -m venv "$venv" || missing "python3 cannot make a virtualenv (apt-get install python3-venv)"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check \
-        "scim2-cli==$SCIM2_CLI_VERSION" "scim2-tester==$SCIM2_TESTER_VERSION" \
-        || missing "scim2-cli could not be installed from PyPI"
-    touch "$stamp"
-fi
 
 source scripts/real-server.sh
+real_server_venv "$venv" "scim2-cli==$SCIM2_CLI_VERSION" "scim2-tester==$SCIM2_TESTER_VERSION"
 real_server_scratch "$0" "$@"
 real_server_migrate
 token=$("$REAL_SERVER_BIN" scim-token create --name scim2-tester 2>/dev/null)
