@@ -53,57 +53,62 @@ impl Rng {
     }
 }
 
-/// Signs in on the API from `from` (see [`address`]); answers the access token.
+/// Where a sign-in is sent, and the credential it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// `POST /api/v1/auth/login` (JSON): the access token.
+    Api,
+    /// The sign-in page's form, `POST /login`: the session cookie as `name=value`.
+    Page,
+}
+
+/// Signs in `via` the API or the sign-in page from `from` (see [`address`]); answers the
+/// credential (see [`Via`]).
 pub async fn sign_in(
     http: &Client,
     url: &str,
     (email, from): (&str, &str),
     password: &str,
+    via: Via,
 ) -> Result<String, String> {
-    let resp = http
-        .post(format!("{url}/api/v1/auth/login"))
-        .header("x-forwarded-for", from)
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .await
-        .map_err(|e| format!("{e}"))?;
+    let path = match via {
+        Via::Api => "/api/v1/auth/login",
+        Via::Page => "/login",
+    };
+    let req = http
+        .post(format!("{url}{path}"))
+        .header("x-forwarded-for", from);
+    let req = match via {
+        Via::Api => req.json(&json!({ "email": email, "password": password })),
+        Via::Page => req.form(&[("email", email), ("password", password)]),
+    };
+    let resp = req.send().await.map_err(|e| format!("{e}"))?;
     let status = resp.status();
-    if status != StatusCode::OK {
-        let body = resp.text().await.unwrap_or_default();
-        return Err(format!("sign-in of {email}: {status} {body}"));
+    match via {
+        Via::Api => {
+            if status != StatusCode::OK {
+                let body = resp.text().await.unwrap_or_default();
+                return Err(format!("sign-in of {email}: {status} {body}"));
+            }
+            let body: Value = resp.json().await.map_err(|e| format!("{e}"))?;
+            body["access_token"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| "no access_token in the sign-in answer".into())
+        }
+        Via::Page => {
+            let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
+            if status != StatusCode::SEE_OTHER || location != Some("/") {
+                return Err(format!("web sign-in of {email}: {status}"));
+            }
+            resp.headers()
+                .get(SET_COOKIE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(';').next())
+                .map(str::to_string)
+                .ok_or_else(|| format!("web sign-in of {email}: no session cookie"))
+        }
     }
-    let body: Value = resp.json().await.map_err(|e| format!("{e}"))?;
-    body["access_token"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| "no access_token in the sign-in answer".into())
-}
-
-/// Signs in on the sign-in page from `from`; answers the session cookie as `name=value`.
-pub async fn web_sign_in(
-    http: &Client,
-    url: &str,
-    (email, from): (&str, &str),
-    password: &str,
-) -> Result<String, String> {
-    let resp = http
-        .post(format!("{url}/login"))
-        .header("x-forwarded-for", from)
-        .form(&[("email", email), ("password", password)])
-        .send()
-        .await
-        .map_err(|e| format!("{e}"))?;
-    let status = resp.status();
-    let location = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
-    if status != StatusCode::SEE_OTHER || location != Some("/") {
-        return Err(format!("web sign-in of {email}: {status}"));
-    }
-    resp.headers()
-        .get(SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string)
-        .ok_or_else(|| format!("web sign-in of {email}: no session cookie"))
 }
 
 /// Signs in synthetic employees `numbers` four at a time (one hash per core is the server's

@@ -12,8 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::db::{self, Largest};
 use crate::http::{
-    Rng, address, client, email, only, run_phase, sign_in, sign_in_many, timed, timed_body,
-    web_sign_in,
+    Rng, Via, address, client, email, only, run_phase, sign_in, sign_in_many, timed, timed_body,
 };
 use crate::pgbench;
 use crate::report::{Row, Samples, Summary, loadavg, ms, print_table, section};
@@ -70,7 +69,7 @@ impl Ctx {
                 return Ok(tokens.clone());
             }
         }
-        let tokens = self.sign_in_range(1..=self.opts.users, false).await?;
+        let tokens = self.sign_in_range(1..=self.opts.users, Via::Api).await?;
         self.tokens = Some((Instant::now(), tokens.clone()));
         Ok(tokens)
     }
@@ -79,7 +78,7 @@ impl Ctx {
     async fn sign_in_range(
         &self,
         range: std::ops::RangeInclusive<usize>,
-        web: bool,
+        via: Via,
     ) -> anyhow::Result<Arc<Vec<String>>> {
         let (http, url, password) = (
             self.http.clone(),
@@ -90,11 +89,7 @@ impl Ctx {
             let (http, url, password) = (http.clone(), url.clone(), password.clone());
             async move {
                 let (who, from) = (email(n), address(n));
-                if web {
-                    web_sign_in(&http, &url, (&who, &from), &password).await
-                } else {
-                    sign_in(&http, &url, (&who, &from), &password).await
-                }
+                sign_in(&http, &url, (&who, &from), &password, via).await
             }
         })
         .await?;
@@ -108,6 +103,7 @@ impl Ctx {
             &self.url,
             (email, &address(0)),
             &self.opts.password,
+            Via::Api,
         )
         .await
         .map_err(anyhow::Error::msg)
@@ -499,7 +495,7 @@ async fn web(ctx: &mut Ctx) -> anyhow::Result<()> {
     section(&format!(
         "web: the directory page and the largest group's page (HTML, session cookies) at {c} connections"
     ));
-    let cookies = ctx.sign_in_range(1..=ctx.opts.users, true).await?;
+    let cookies = ctx.sign_in_range(1..=ctx.opts.users, Via::Page).await?;
     // A page, not an error page in the layout: the directory must answer HTML with 200.
     let probe = ctx
         .http
@@ -592,7 +588,7 @@ async fn storm(ctx: &mut Ctx) -> anyhow::Result<()> {
             let (who, addr) = (email(first + k % span), address(first + k % span));
             tasks.spawn(async move {
                 let t = Instant::now();
-                let outcome = sign_in(&http, &url, (&who, &addr), &password)
+                let outcome = sign_in(&http, &url, (&who, &addr), &password, Via::Api)
                     .await
                     .map(|_| ());
                 (now >= from, outcome, t.elapsed())
@@ -1092,7 +1088,7 @@ async fn signin(ctx: &mut Ctx) -> anyhow::Result<()> {
                     let t = Instant::now();
                     vec![(
                         0,
-                        sign_in(&http, &url, (&who, &from), &password)
+                        sign_in(&http, &url, (&who, &from), &password, Via::Api)
                             .await
                             .map(|_| t.elapsed()),
                     )]
