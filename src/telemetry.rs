@@ -67,7 +67,7 @@ pub fn request_span<B>(request: &Request<B>) -> Span {
 /// eighth of a small request's instructions. A field recorded twice appears twice in the
 /// stored text; the JSON event formatter reads it into a map, where the later value wins, as
 /// with `JsonFields`.
-pub struct SpanFieldsJson;
+struct SpanFieldsJson;
 
 impl<'writer> FormatFields<'writer> for SpanFieldsJson {
     fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
