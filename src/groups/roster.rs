@@ -61,6 +61,23 @@ struct Row {
     joined_at: OffsetDateTime,
 }
 
+/// `sqlx::query_as!` of [`Row`]s: the roster's columns, from a membership and its member, then
+/// `$rest` (the conditions and the order), with the arguments. sqlx takes a `+` of string
+/// literals as the query, so the column list is written here once for both queries.
+macro_rules! roster_rows {
+    ($rest:literal, $($args:tt)*) => {
+        sqlx::query_as!(
+            Row,
+            r#"SELECT m.user_id, m.sort_name, u.display_name, u.email, u.department, u.location,
+                  m.type AS "kind: MembershipType", m.role AS "role: MembershipRole",
+                  m.status AS "status: MembershipStatus", m.visibility AS "visibility: Visibility", m.joined_at
+           FROM memberships m JOIN users u ON u.id = m.user_id
+           "# + $rest,
+            $($args)*
+        )
+    };
+}
+
 /// Where the previous page ended: its last entry's sort name and user id. The first page starts
 /// after `("", nil)`, before every entry (a display name is never empty).
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -79,13 +96,8 @@ async fn fetch<'c>(
 ) -> Result<Vec<Row>, AppError> {
     let RosterCursor(after_name, after_id) = after;
     let access = &group.access;
-    Ok(sqlx::query_as!(
-        Row,
-        r#"SELECT m.user_id, m.sort_name, u.display_name, u.email, u.department, u.location,
-                  m.type AS "kind: MembershipType", m.role AS "role: MembershipRole",
-                  m.status AS "status: MembershipStatus", m.visibility AS "visibility: Visibility", m.joined_at
-           FROM memberships m JOIN users u ON u.id = m.user_id
-           WHERE m.group_id = $1
+    Ok(roster_rows!(
+        r#"WHERE m.group_id = $1
              AND membership_visible(m.user_id, m.status, m.visibility, $2, $3, $4, $5, $9, $10)
              AND (m.sort_name, m.user_id) > ($6::text, $7::uuid)
            ORDER BY m.sort_name, m.user_id
@@ -157,13 +169,8 @@ pub async fn entry(
     user_id: Uuid,
 ) -> Result<Option<RosterEntry>, AppError> {
     let access = &group.access;
-    let row = sqlx::query_as!(
-        Row,
-        r#"SELECT m.user_id, m.sort_name, u.display_name, u.email, u.department, u.location,
-                  m.type AS "kind: MembershipType", m.role AS "role: MembershipRole",
-                  m.status AS "status: MembershipStatus", m.visibility AS "visibility: Visibility", m.joined_at
-           FROM memberships m JOIN users u ON u.id = m.user_id
-           WHERE m.group_id = $1 AND m.user_id = $6
+    let row = roster_rows!(
+        r#"WHERE m.group_id = $1 AND m.user_id = $6
              AND membership_visible(m.user_id, m.status, m.visibility, $2, $3, $4, $5, $7, $8)"#,
         group.id,
         access.user_id,
