@@ -568,7 +568,9 @@ async fn old_sign_in_counts_are_pruned() {
 }
 
 /// Sign-ins queue for the password hasher; nothing else does. While a flood of sign-ins for
-/// random emails keeps the hasher busy, readiness and the directory answer at once.
+/// random emails keeps the hasher busy, readiness and the directory answer: each answers while
+/// sign-ins are still queued (had it queued behind them, none would be left), which no timing
+/// on a busy machine can make false or true by chance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_flood_does_not_hold_up_readiness_or_the_directory() {
     let app = crate::helpers::spawn_app_with(|s| {
@@ -600,14 +602,8 @@ async fn a_sign_in_flood_does_not_hold_up_readiness_or_the_directory() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     for path in ["/readyz", "/api/v1/groups", "/api/v1/groups/pride"] {
-        let asked = std::time::Instant::now();
         let (status, body) = app.get(path, Some(&admin.token)).await;
-        let took = asked.elapsed();
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
-        assert!(
-            took < std::time::Duration::from_secs(2),
-            "{path} took {took:?}"
-        );
         let waiting = flood.iter().filter(|f| !f.is_finished()).count();
         assert!(waiting > 0, "the flood was over before {path} was asked");
     }
