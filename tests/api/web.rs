@@ -310,10 +310,19 @@ async fn wrong_passwords_and_throttling_are_explained_on_the_page() {
             .send()
             .await
             .unwrap();
-        (response.status(), response.text().await.unwrap())
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+        (
+            response.status(),
+            retry_after,
+            response.text().await.unwrap(),
+        )
     };
-    let (status, body) = attempt().await;
+    let (status, retry_after, body) = attempt().await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(retry_after, None);
     assert!(body.contains("<title>Error: Sign in"), "{body}");
     assert!(body.contains("The email address or the password is wrong"));
     assert!(
@@ -322,9 +331,12 @@ async fn wrong_passwords_and_throttling_are_explained_on_the_page() {
     );
     attempt().await;
     attempt().await;
-    let (status, body) = attempt().await;
+    let (status, retry_after, body) = attempt().await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(body.contains("too many failed attempts"), "{body}");
+    // As the API's 429 does: when to try again, in seconds, within the failure window.
+    let retry_after = retry_after.expect("a 429 page without Retry-After");
+    assert!((1..=15 * 60).contains(&retry_after), "{retry_after}");
 }
 
 /// A sign-in that finds no password hashing slot free in time is told so on the sign-in page,

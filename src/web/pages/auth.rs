@@ -122,8 +122,9 @@ pub async fn login(
                 problem =
                     Some("Sign-in is busy right now. Try again in a few seconds.".to_string());
             }
-            Err(AppError::TooManyRequests { retry_after_secs }) => {
-                status = StatusCode::TOO_MANY_REQUESTS;
+            Err(error @ AppError::TooManyRequests { retry_after_secs }) => {
+                status = error.status();
+                retry_after = error.retry_after_secs();
                 let minutes = retry_after_secs.div_ceil(60).max(1);
                 problem = Some(format!(
                     "There have been too many failed attempts to sign in with this email address. Wait {minutes} minute{} and try again.",
