@@ -3,8 +3,9 @@
 //!
 //! A hash that finds no slot free waits for one at most `auth.max_hash_wait_ms`, and is then
 //! refused as [`AppError::Busy`] (503 with `Retry-After`): under more sign-ins than the cores
-//! can hash, the queue stays that short instead of growing without bound, and those refused
-//! hear so at once rather than after a long wait.
+//! can hash, the queue stays that short instead of growing without bound. A hash that the queue
+//! ahead of it cannot let through within that wait (by how long hashes have been taking) is
+//! refused at once instead of after waiting for nothing.
 //!
 //! Each of those hashing slots keeps its own block buffer: made at its first use, handed from
 //! one hash to the next and never freed. Left to the allocator, every hash would take 19 MiB
@@ -12,9 +13,9 @@
 //! 17 MiB to over 800 MiB after a few hundred sign-ins); this way sign-ins cost at most one
 //! buffer per slot, for as long as the process lives.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use argon2::password_hash::rand_core::{OsRng, RngCore as _};
@@ -165,8 +166,15 @@ struct Slots {
     idle: Mutex<Vec<Vec<Block>>>,
     /// Blocks in each buffer: what [`params`] take.
     blocks: usize,
+    /// Slots in all.
+    permits_total: usize,
     /// How many buffers were ever made.
     made: AtomicUsize,
+    /// Hashes waiting for a slot now.
+    waiting: AtomicUsize,
+    /// How long a hash has been taking, in microseconds: a moving average over the last few
+    /// (0 before the first).
+    hash_micros: AtomicU64,
 }
 
 impl Slots {
@@ -188,6 +196,50 @@ impl Slots {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(memory);
+    }
+
+    /// Counts one hash's duration into the average (an eighth of the difference each time, so
+    /// it follows the machine's load within a few dozen hashes). Concurrent updates may lose
+    /// one another's sample, which an estimate can afford.
+    fn took(&self, hash: Duration) {
+        let sample = u64::try_from(hash.as_micros()).unwrap_or(u64::MAX);
+        let old = self.hash_micros.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        };
+        self.hash_micros.store(new, Ordering::Relaxed);
+    }
+
+    /// How long a hash arriving now would wait for a slot, were `ahead` hashes waiting before
+    /// it: they, and it, each take a slot for about the average, `permits` at a time.
+    fn expected_wait(&self, ahead: usize) -> Duration {
+        let permits = u64::try_from(self.permits_total).unwrap_or(1).max(1);
+        let rounds = u64::try_from(ahead).unwrap_or(u64::MAX).saturating_add(1);
+        Duration::from_micros(
+            self.hash_micros
+                .load(Ordering::Relaxed)
+                .saturating_mul(rounds)
+                / permits,
+        )
+    }
+}
+
+/// One hash waiting for a slot, counted in [`Slots::waiting`] until it gets one or gives up.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    /// Joins the waiting ones; answers the guard and how many were waiting before.
+    fn join(waiting: &'a AtomicUsize) -> (Self, usize) {
+        let ahead = waiting.fetch_add(1, Ordering::Relaxed);
+        (Self(waiting), ahead)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -220,7 +272,10 @@ impl Hasher {
                 permits: Arc::new(Semaphore::new(permits)),
                 idle: Mutex::new(Vec::with_capacity(permits)),
                 blocks: params()?.block_count(),
+                permits_total: permits,
                 made: AtomicUsize::new(0),
+                waiting: AtomicUsize::new(0),
+                hash_micros: AtomicU64::new(0),
             }),
             dummy_hash: phc(&random_salt(), &dummy_output)?.into(),
             max_wait,
@@ -277,24 +332,28 @@ impl Hasher {
 
     /// A slot, within `max_wait`: else [`AppError::Busy`]. A slot free at once is taken
     /// whatever the wait (also zero); one is free at once only when nobody queues for one.
+    /// Otherwise, when the hashes already waiting will hold the slots longer than `max_wait`
+    /// (at the average duration of recent hashes), it is refused at once: waiting could not
+    /// get it a slot in time, and would only make its client wait for the refusal.
     async fn slot(&self) -> Result<OwnedSemaphorePermit, AppError> {
         let closed = || AppError::Internal(anyhow::anyhow!("the hasher is shut down"));
+        let busy = || AppError::Busy {
+            retry_after_secs: self.retry_after_secs(),
+        };
         let permits = &self.slots.permits;
         match permits.clone().try_acquire_owned() {
             Ok(permit) => return Ok(permit),
             Err(TryAcquireError::Closed) => return Err(closed()),
             Err(TryAcquireError::NoPermits) => {}
         }
+        let (_waiting, ahead) = Waiting::join(&self.slots.waiting);
         let acquire = permits.clone().acquire_owned();
         let acquired = match self.max_wait {
             None => acquire.await,
-            Some(wait) => {
-                tokio::time::timeout(wait, acquire)
-                    .await
-                    .map_err(|_| AppError::Busy {
-                        retry_after_secs: self.retry_after_secs(),
-                    })?
-            }
+            Some(wait) if self.slots.expected_wait(ahead) > wait => return Err(busy()),
+            Some(wait) => tokio::time::timeout(wait, acquire)
+                .await
+                .map_err(|_| busy())?,
         };
         acquired.map_err(|_| closed())
     }
@@ -310,7 +369,9 @@ impl Hasher {
         let slots = self.slots.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut memory = slots.take();
+            let started = Instant::now();
             let result = work(&mut memory);
+            slots.took(started.elapsed());
             slots.put_back(memory);
             drop(permit);
             result
@@ -562,6 +623,48 @@ mod tests {
         tokio::task::yield_now().await;
         drop(held);
         assert!(!waiting.await.unwrap().unwrap());
+    }
+
+    /// A hash that the ones already waiting will keep from a slot past the wait is refused
+    /// at once (on its first poll, the slot still held), and one that can be let through in
+    /// time waits for its slot.
+    #[tokio::test]
+    async fn a_hash_the_queue_cannot_serve_in_time_is_refused_at_once() {
+        use futures_util::FutureExt as _;
+        let hasher = Hasher::new(1, Some(Duration::from_secs(3600))).unwrap();
+        // As if a hash took 40 minutes: with the slot held, the first to wait would get it in
+        // about 40 minutes, within the hour; the second in about 80.
+        hasher.slots.took(Duration::from_secs(40 * 60));
+        let held = hasher.hold_slot().await.unwrap();
+        let first = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.verify(&secret("x"), None).await }
+        });
+        while hasher.slots.waiting.load(Ordering::Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let second = hasher.verify(&secret("x"), None).now_or_never();
+        assert!(
+            matches!(second, Some(Err(AppError::Busy { .. }))),
+            "{second:?}"
+        );
+        assert_eq!(hasher.slots.waiting.load(Ordering::Relaxed), 1);
+        drop(held);
+        assert!(!first.await.unwrap().unwrap());
+        assert_eq!(hasher.slots.waiting.load(Ordering::Relaxed), 0);
+    }
+
+    /// The average follows the hashes' durations: the first sets it, each later one moves it
+    /// an eighth of the way.
+    #[test]
+    fn the_expected_wait_follows_the_hashes_durations() {
+        let hasher = Hasher::new(2, None).unwrap();
+        assert_eq!(hasher.slots.expected_wait(10), Duration::ZERO);
+        hasher.slots.took(Duration::from_millis(80));
+        // One waiting ahead, two slots: two hashes' turns shared by two slots.
+        assert_eq!(hasher.slots.expected_wait(1), Duration::from_millis(80));
+        hasher.slots.took(Duration::from_millis(160));
+        assert_eq!(hasher.slots.expected_wait(1), Duration::from_millis(90));
     }
 
     /// A wait of zero takes a slot that is free at once, and only such a slot.
