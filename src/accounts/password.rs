@@ -172,8 +172,8 @@ struct Slots {
     made: AtomicUsize,
     /// Hashes waiting for a slot now.
     waiting: AtomicUsize,
-    /// How long a hash has been taking, in microseconds: a moving average over the last few
-    /// (0 before the first).
+    /// How long a hash has been holding its slot, in microseconds: a moving average over the
+    /// last few (0 before the first).
     hash_micros: AtomicU64,
 }
 
@@ -332,9 +332,10 @@ impl Hasher {
 
     /// A slot, within `max_wait`: else [`AppError::Busy`]. A slot free at once is taken
     /// whatever the wait (also zero); one is free at once only when nobody queues for one.
-    /// Otherwise, when the hashes already waiting will hold the slots longer than `max_wait`
-    /// (at the average duration of recent hashes), it is refused at once: waiting could not
-    /// get it a slot in time, and would only make its client wait for the refusal.
+    /// Otherwise, when the hashes already waiting will hold the slots longer than three
+    /// quarters of `max_wait` (at the average duration of recent hashes), it is refused at once:
+    /// waiting would most likely not get it a slot in time, and would make its client wait for
+    /// the refusal.
     async fn slot(&self) -> Result<OwnedSemaphorePermit, AppError> {
         let closed = || AppError::Internal(anyhow::anyhow!("the hasher is shut down"));
         let busy = || AppError::Busy {
@@ -350,7 +351,9 @@ impl Hasher {
         let acquire = permits.clone().acquire_owned();
         let acquired = match self.max_wait {
             None => acquire.await,
-            Some(wait) if self.slots.expected_wait(ahead) > wait => return Err(busy()),
+            // A quarter of the wait is kept as a margin: the queue settles where the estimate
+            // meets the bound, and the estimate errs both ways.
+            Some(wait) if self.slots.expected_wait(ahead) > wait * 3 / 4 => return Err(busy()),
             Some(wait) => tokio::time::timeout(wait, acquire)
                 .await
                 .map_err(|_| busy())?,
@@ -366,12 +369,13 @@ impl Hasher {
         work: impl FnOnce(&mut [Block]) -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, AppError> {
         let permit = self.slot().await?;
+        // The slot is held from here, while the blocking thread starts as well as while it hashes.
+        let granted = Instant::now();
         let slots = self.slots.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut memory = slots.take();
-            let started = Instant::now();
             let result = work(&mut memory);
-            slots.took(started.elapsed());
+            slots.took(granted.elapsed());
             slots.put_back(memory);
             drop(permit);
             result
@@ -633,7 +637,7 @@ mod tests {
         use futures_util::FutureExt as _;
         let hasher = Hasher::new(1, Some(Duration::from_secs(3600))).unwrap();
         // As if a hash took 40 minutes: with the slot held, the first to wait would get it in
-        // about 40 minutes, within the hour; the second in about 80.
+        // about 40 minutes, within three quarters of the hour; the second in about 80.
         hasher.slots.took(Duration::from_secs(40 * 60));
         let held = hasher.hold_slot().await.unwrap();
         let first = tokio::spawn({
