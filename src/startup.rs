@@ -58,6 +58,10 @@ pub fn router(state: AppState) -> Router {
                     crate::api::problem_for_bare_errors,
                 ))
                 .layer(axum::middleware::from_fn(crate::scim::errors_for_bare))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    pages_for_bare_errors,
+                ))
                 .layer(CatchPanicLayer::custom(panic_response))
                 // 503 is kept for an unreachable database: a request that runs out of time,
                 // whether the client is slow to send its body or we are slow to answer, is 408.
@@ -242,6 +246,20 @@ async fn not_found(State(state): State<AppState>, uri: Uri, headers: HeaderMap) 
     } else {
         crate::web::not_found(&state, &headers).await
     }
+}
+
+/// A page address answered outside its handler (out of time, or a panic) is a page in the
+/// layout too, as the pages' own errors are; the API's and SCIM's addresses have their formats.
+async fn pages_for_bare_errors(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if crate::api::owns(path) || crate::scim::owns(path) {
+        return next.run(request).await;
+    }
+    crate::web::error_pages(State(state), request, next).await
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -210,6 +210,10 @@ impl ErrorText {
                 "Sorry, the service is unavailable",
                 "The service cannot answer right now. Try again in a few minutes.".to_string(),
             ),
+            StatusCode::REQUEST_TIMEOUT => (
+                "That took too long",
+                "The service did not answer in time. Try again in a moment.".to_string(),
+            ),
             StatusCode::METHOD_NOT_ALLOWED => (
                 "This page cannot do that",
                 "Go back and use the page's own buttons and links.".to_string(),
@@ -249,8 +253,8 @@ fn error_with(status: StatusCode, text: ErrorText) -> Response {
 }
 
 /// The chrome of an error page: the navigation of the person whose session cookie came with
-/// the request, or the sign-in link. A server error does not read the session: the database
-/// may be what failed, so the page shows the links every employee has.
+/// the request, or the sign-in link. A server error or a request out of time does not read the
+/// session: the database may be what failed, so the page shows the links every employee has.
 async fn error_chrome(
     state: &AppState,
     headers: &HeaderMap,
@@ -261,7 +265,7 @@ async fn error_chrome(
     if session::token_from(headers, settings).is_none() {
         return Chrome::anonymous(title, Section::None);
     }
-    if status.is_server_error() {
+    if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
         return Chrome::employee(title);
     }
     match Signed::find(&state.pool, settings, &state.principals, headers, false).await {

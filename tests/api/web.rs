@@ -545,3 +545,43 @@ async fn a_leads_confirmation_pages_find_the_member_by_id_wherever_they_sort() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{who}");
     }
 }
+
+/// A page that runs out of time is a page in the layout saying so (408), not the bare answer of
+/// the timeout: the sign-in is held up by a lock on the accounts the test takes and keeps.
+#[tokio::test]
+async fn a_page_that_runs_out_of_time_is_a_page_in_the_layout() {
+    let app = spawn_app_with(|s| {
+        s.server.request_timeout_secs = 1;
+        s.auth.max_hash_wait_ms = 0;
+    })
+    .await;
+    app.register("sam@example.com").await;
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let response = browser()
+        .post(format!("{}/login", app.base))
+        .header("origin", &app.base)
+        .form(&[("email", "sam@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    let html = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("text/html"));
+    let body = response.text().await.unwrap();
+    assert!(html, "{body}");
+    assert!(
+        body.contains("Skip to main content"),
+        "in the layout: {body}"
+    );
+    assert!(body.contains("That took too long"), "{body}");
+    lock.rollback().await.unwrap();
+    // The API's addresses keep their problem answers.
+    let (status, _) = app.get("/api/v1/groups", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
